@@ -1,0 +1,252 @@
+"""Multi-head self-attention and Locality Self-Attention, on one core."""
+
+import keras
+from keras import ops
+
+from kvision import _checks
+from kvision import ops as kv_ops
+
+
+def attention_output_spec(layer, inputs, return_attention_scores):
+    """Symbolic outputs of a layer that may also return attention scores."""
+    outputs = keras.KerasTensor(inputs.shape, dtype=layer.compute_dtype)
+    if not return_attention_scores:
+        return outputs
+    batch, tokens = inputs.shape[0], inputs.shape[1]
+    scores = keras.KerasTensor(
+        (batch, layer.num_heads, tokens, tokens), dtype=layer.compute_dtype
+    )
+    return outputs, scores
+
+
+@keras.saving.register_keras_serializable(package="kvision")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention with its attention weights exposed.
+
+    Reference: Vaswani et al., *Attention Is All You Need* (2017), as used by
+    ViT (Dosovitskiy et al., arXiv:2010.11929). Queries, keys and values come
+    from one fused projection (the layout of the official ViT code), heads are
+    scaled by ``1 / sqrt(head_dim)``, and an output projection maps back to
+    the input width. The weights are computed by
+    :func:`kvision.ops.attention_probabilities`, the single attention core
+    that :class:`LocalitySelfAttention` shares.
+
+    Args:
+        num_heads: int, number of attention heads.
+        head_dim: int or ``None`` (default) for ``embed_dim // num_heads``, in
+            which case ``embed_dim`` must be divisible by ``num_heads``.
+        qkv_bias: bool, whether the query/key/value projection has a bias
+            (default True, as in ViT-B/16).
+        attention_dropout: float in [0, 1), dropout on the attention weights.
+        dropout: float in [0, 1), dropout after the output projection.
+        seed: optional int seed for the dropout layers.
+        **kwargs: base ``keras.layers.Layer`` arguments.
+
+    Call arguments:
+        inputs: tokens ``(B, N, embed_dim)``.
+        training: bool, enables dropout.
+        return_attention_scores: bool; if True the layer returns
+            ``(outputs, scores)`` with ``scores`` of shape
+            ``(B, num_heads, N, N)``: the softmax weights before dropout.
+
+    Output shape: ``(B, N, embed_dim)``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kvision.layers import MultiHeadSelfAttention
+    >>> mhsa = MultiHeadSelfAttention(num_heads=4)
+    >>> y, scores = mhsa(
+    ...     np.zeros((2, 17, 64), "float32"), return_attention_scores=True
+    ... )
+    >>> tuple(y.shape), tuple(scores.shape)
+    ((2, 17, 64), (2, 4, 17, 17))
+    """
+
+    # LocalitySelfAttention switches these on.
+    _mask_diagonal = False
+    _learnable_temperature = False
+
+    def __init__(
+        self,
+        num_heads,
+        head_dim=None,
+        qkv_bias=True,
+        attention_dropout=0.0,
+        dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = _checks.positive_int("num_heads", num_heads)
+        self.head_dim = _checks.optional_positive_int("head_dim", head_dim)
+        self.qkv_bias = bool(qkv_bias)
+        self.attention_dropout = _checks.rate(
+            "attention_dropout", attention_dropout
+        )
+        self.dropout = _checks.rate("dropout", dropout)
+        self.seed = seed
+
+    def build(self, input_shape):
+        _checks.input_rank(self, input_shape, (3,), "(batch, tokens, channels)")
+        _checks.static_dims(self, input_shape, [-1], "channel dimension")
+        embed_dim = input_shape[-1]
+        if self.head_dim is None and embed_dim % self.num_heads:
+            raise ValueError(
+                "The embedding width must be divisible by `num_heads` when "
+                f"`head_dim` is not given. Received: num_heads="
+                f"{self.num_heads} for embed_dim={embed_dim}"
+            )
+        self._head_dim = self.head_dim or embed_dim // self.num_heads
+        inner_dim = self.num_heads * self._head_dim
+        if self._mask_diagonal:
+            _checks.static_dims(self, input_shape, [1], "number of tokens")
+            if input_shape[1] < 2:
+                raise ValueError(
+                    f"{type(self).__name__} masks each token's attention to "
+                    "itself, so it needs at least 2 tokens. "
+                    f"Received: input_shape={tuple(input_shape)}"
+                )
+        policy = self.dtype_policy
+        self.qkv = keras.layers.Dense(
+            3 * inner_dim, use_bias=self.qkv_bias, dtype=policy, name="qkv"
+        )
+        self.qkv.build(input_shape)
+        self.projection = keras.layers.Dense(
+            embed_dim, dtype=policy, name="projection"
+        )
+        self.projection.build(tuple(input_shape[:-1]) + (inner_dim,))
+        self.attention_drop = keras.layers.Dropout(
+            self.attention_dropout,
+            seed=self.seed,
+            dtype=policy,
+            name="attention_dropout",
+        )
+        self.output_drop = keras.layers.Dropout(
+            self.dropout, seed=self.seed, dtype=policy, name="output_dropout"
+        )
+        standard_scale = self._head_dim**-0.5
+        if self._learnable_temperature:
+            self.temperature = self.add_weight(
+                name="temperature",
+                shape=(self.num_heads,),
+                initializer=keras.initializers.Constant(standard_scale),
+            )
+            self._scale = None
+        else:
+            self._scale = standard_scale
+
+    def call(self, inputs, training=None, return_attention_scores=False):
+        num_tokens = inputs.shape[1] or ops.shape(inputs)[1]
+        qkv = self.qkv(inputs)
+        # (B, N, 3, heads, head_dim) -> (3, B, heads, N, head_dim)
+        qkv = ops.reshape(
+            qkv, (-1, num_tokens, 3, self.num_heads, self._head_dim)
+        )
+        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
+        query, key, value = qkv[0], qkv[1], qkv[2]
+        scale = self.temperature if self._scale is None else self._scale
+        scores = kv_ops.attention_probabilities(
+            query, key, scale, mask_diagonal=self._mask_diagonal
+        )
+        weights = self.attention_drop(scores, training=training)
+        x = ops.einsum("bhqk,bhkd->bqhd", weights, value)
+        x = ops.reshape(x, (-1, num_tokens, self.num_heads * self._head_dim))
+        x = self.output_drop(self.projection(x), training=training)
+        if return_attention_scores:
+            return x, scores
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_output_spec(
+        self, inputs, training=None, return_attention_scores=False
+    ):
+        return attention_output_spec(self, inputs, return_attention_scores)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
+                "qkv_bias": self.qkv_bias,
+                "attention_dropout": self.attention_dropout,
+                "dropout": self.dropout,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kvision")
+class LocalitySelfAttention(MultiHeadSelfAttention):
+    """Locality Self-Attention (LSA): diagonal masking + learned temperature.
+
+    Reference: Lee, Lee and Song, *Vision Transformer for Small-Size
+    Datasets* (arXiv:2112.13492), Section 3.2. Following the official code:
+
+    - every token's attention to itself is masked before the softmax (the
+      class token included), so the diagonal of the attention matrix is
+      exactly zero and a token must attend to others;
+    - the logits are multiplied by a learnable **per-head** temperature
+      initialised to ``1 / sqrt(head_dim)`` (a trainable Keras weight named
+      ``temperature``, saved and trained like any other);
+    - the query/key/value projection has no bias by default.
+
+    Everything else, including the attention core, is
+    :class:`MultiHeadSelfAttention`'s.
+
+    Args:
+        num_heads: int, number of attention heads.
+        head_dim: int or ``None`` for ``embed_dim // num_heads``.
+        qkv_bias: bool (default False, as in the official small-data ViT).
+        attention_dropout: float in [0, 1), dropout on attention weights.
+        dropout: float in [0, 1), dropout after the output projection.
+        seed: optional int seed for the dropout layers.
+        **kwargs: base ``keras.layers.Layer`` arguments.
+
+    Call arguments:
+        inputs: tokens ``(B, N, embed_dim)`` with a static ``N >= 2``.
+        training: bool, enables dropout.
+        return_attention_scores: bool; if True returns ``(outputs, scores)``
+            with ``scores`` of shape ``(B, num_heads, N, N)``.
+
+    Output shape: ``(B, N, embed_dim)``.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> from kvision.layers import LocalitySelfAttention
+    >>> lsa = LocalitySelfAttention(num_heads=12, head_dim=16)
+    >>> x = np.random.default_rng(0).normal(size=(2, 65, 192))
+    >>> y, scores = lsa(x.astype("float32"), return_attention_scores=True)
+    >>> scores = keras.ops.convert_to_numpy(scores)
+    >>> scores.shape, float(scores[0, 0, 3, 3])
+    ((2, 12, 65, 65), 0.0)
+    """
+
+    _mask_diagonal = True
+    _learnable_temperature = True
+
+    def __init__(
+        self,
+        num_heads,
+        head_dim=None,
+        qkv_bias=False,
+        attention_dropout=0.0,
+        dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            num_heads,
+            head_dim=head_dim,
+            qkv_bias=qkv_bias,
+            attention_dropout=attention_dropout,
+            dropout=dropout,
+            seed=seed,
+            **kwargs,
+        )

@@ -1,0 +1,193 @@
+"""The pre-norm transformer encoder block."""
+
+import keras
+
+from kvision import _checks
+from kvision.layers.attention import LocalitySelfAttention
+from kvision.layers.attention import MultiHeadSelfAttention
+from kvision.layers.attention import attention_output_spec
+from kvision.layers.mlp import MLP
+from kvision.layers.regularization import DropPath
+from kvision.layers.regularization import LayerScale
+
+ATTENTIONS = {"mhsa": MultiHeadSelfAttention, "lsa": LocalitySelfAttention}
+
+
+@keras.saving.register_keras_serializable(package="kvision")
+class TransformerBlock(keras.layers.Layer):
+    """Pre-norm transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))``.
+
+    Reference: ViT (arXiv:2010.11929); with ``attention="lsa"`` the block of
+    the small-dataset ViT (SL-ViT, arXiv:2112.13492); optional LayerScale as
+    in CaiT (arXiv:2103.17239). Each residual branch goes through an optional
+    :class:`LayerScale` and a shared :class:`DropPath` (stochastic depth), as
+    in the official code.
+
+    Args:
+        num_heads: int, number of attention heads.
+        mlp_dim: int, hidden width of the MLP.
+        attention: ``"mhsa"`` (:class:`MultiHeadSelfAttention`) or ``"lsa"``
+            (:class:`LocalitySelfAttention`).
+        head_dim: int or ``None`` for ``embed_dim // num_heads``.
+        qkv_bias: bool, or ``None`` for the attention class' default (True
+            for ``"mhsa"``, False for ``"lsa"``).
+        dropout: float in [0, 1), dropout in the MLP and after the attention
+            projection.
+        attention_dropout: float in [0, 1), dropout on attention weights.
+        drop_path_rate: float in [0, 1), stochastic depth rate.
+        layer_scale_init_value: float, or ``None`` (default) for no
+            LayerScale.
+        norm_epsilon: float, epsilon of both layer normalisations.
+        activation: the MLP's activation (default ``"gelu"``).
+        seed: optional int seed for dropout and stochastic depth.
+        **kwargs: base ``keras.layers.Layer`` arguments.
+
+    Call arguments:
+        inputs: tokens ``(B, N, embed_dim)``.
+        training: bool.
+        return_attention_scores: bool; if True returns ``(outputs, scores)``
+            with ``scores`` of shape ``(B, num_heads, N, N)``.
+
+    Output shape: ``(B, N, embed_dim)``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kvision.layers import TransformerBlock
+    >>> block = TransformerBlock(num_heads=12, mlp_dim=384, attention="lsa")
+    >>> y, scores = block(
+    ...     np.zeros((2, 65, 192), "float32"), return_attention_scores=True
+    ... )
+    >>> tuple(y.shape), tuple(scores.shape)
+    ((2, 65, 192), (2, 12, 65, 65))
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        mlp_dim,
+        attention="mhsa",
+        head_dim=None,
+        qkv_bias=None,
+        dropout=0.0,
+        attention_dropout=0.0,
+        drop_path_rate=0.0,
+        layer_scale_init_value=None,
+        norm_epsilon=1e-6,
+        activation="gelu",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = _checks.positive_int("num_heads", num_heads)
+        self.mlp_dim = _checks.positive_int("mlp_dim", mlp_dim)
+        self.attention = _checks.one_of("attention", attention, set(ATTENTIONS))
+        self.head_dim = _checks.optional_positive_int("head_dim", head_dim)
+        self.qkv_bias = None if qkv_bias is None else bool(qkv_bias)
+        self.dropout = _checks.rate("dropout", dropout)
+        self.attention_dropout = _checks.rate(
+            "attention_dropout", attention_dropout
+        )
+        self.drop_path_rate = _checks.rate("drop_path_rate", drop_path_rate)
+        if layer_scale_init_value is not None:
+            layer_scale_init_value = _checks.non_negative_float(
+                "layer_scale_init_value", layer_scale_init_value
+            )
+        self.layer_scale_init_value = layer_scale_init_value
+        self.norm_epsilon = _checks.non_negative_float(
+            "norm_epsilon", norm_epsilon
+        )
+        self.activation = keras.activations.get(activation)
+        self.seed = seed
+
+    def build(self, input_shape):
+        _checks.input_rank(self, input_shape, (3,), "(batch, tokens, channels)")
+        policy = self.dtype_policy
+        attention_kwargs = {}
+        if self.qkv_bias is not None:
+            attention_kwargs["qkv_bias"] = self.qkv_bias
+        self.norm1 = keras.layers.LayerNormalization(
+            epsilon=self.norm_epsilon, dtype=policy, name="norm1"
+        )
+        self.attn = ATTENTIONS[self.attention](
+            self.num_heads,
+            head_dim=self.head_dim,
+            attention_dropout=self.attention_dropout,
+            dropout=self.dropout,
+            seed=self.seed,
+            dtype=policy,
+            name="attention",
+            **attention_kwargs,
+        )
+        self.norm2 = keras.layers.LayerNormalization(
+            epsilon=self.norm_epsilon, dtype=policy, name="norm2"
+        )
+        self.mlp = MLP(
+            self.mlp_dim,
+            activation=self.activation,
+            dropout=self.dropout,
+            seed=self.seed,
+            dtype=policy,
+            name="mlp",
+        )
+        self.drop_path = DropPath(
+            self.drop_path_rate, seed=self.seed, dtype=policy, name="drop_path"
+        )
+        self.scales = []
+        if self.layer_scale_init_value is not None:
+            self.scales = [
+                LayerScale(self.layer_scale_init_value, dtype=policy, name=n)
+                for n in ("layer_scale1", "layer_scale2")
+            ]
+        for layer in (
+            self.norm1,
+            self.attn,
+            self.norm2,
+            self.mlp,
+            *self.scales,
+        ):
+            layer.build(input_shape)
+
+    def _residual(self, x, branch, index, training):
+        if self.scales:
+            branch = self.scales[index](branch)
+        return x + self.drop_path(branch, training=training)
+
+    def call(self, inputs, training=None, return_attention_scores=False):
+        y, scores = self.attn(
+            self.norm1(inputs), training=training, return_attention_scores=True
+        )
+        x = self._residual(inputs, y, 0, training)
+        y = self.mlp(self.norm2(x), training=training)
+        x = self._residual(x, y, 1, training)
+        if return_attention_scores:
+            return x, scores
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_output_spec(
+        self, inputs, training=None, return_attention_scores=False
+    ):
+        return attention_output_spec(self, inputs, return_attention_scores)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "mlp_dim": self.mlp_dim,
+                "attention": self.attention,
+                "head_dim": self.head_dim,
+                "qkv_bias": self.qkv_bias,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "drop_path_rate": self.drop_path_rate,
+                "layer_scale_init_value": self.layer_scale_init_value,
+                "norm_epsilon": self.norm_epsilon,
+                "activation": keras.activations.serialize(self.activation),
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,130 @@
+"""Pure ``keras.ops`` functions behind kvision's layers.
+
+They run unchanged on the TensorFlow, JAX and PyTorch backends. Layers own
+weights and configuration; the tensor manipulation they share lives here, once.
+"""
+
+import keras
+from keras import ops
+
+# The order of the shifted copies follows the official SPT code so that
+# weights trained there line up channel for channel.
+SHIFT_DIRECTIONS = {
+    # (row offset, column offset) of the crop taken from the padded image.
+    "diagonal": ((-1, -1), (-1, 1), (1, -1), (1, 1)),
+    "cardinal": ((0, -1), (0, 1), (-1, 0), (1, 0)),
+}
+
+
+def to_channels_last(images, data_format):
+    """Returns NHWC images whatever ``data_format`` the caller uses."""
+    if data_format == "channels_first":
+        return ops.transpose(images, (0, 2, 3, 1))
+    return images
+
+
+def from_channels_last(images, data_format):
+    """Inverse of :func:`to_channels_last`."""
+    if data_format == "channels_first":
+        return ops.transpose(images, (0, 3, 1, 2))
+    return images
+
+
+def patchify(images, patch_size):
+    """Cuts NHWC images into flattened non-overlapping patches.
+
+    Args:
+        images: tensor ``(B, H, W, C)`` with static ``H``, ``W``, ``C``, both
+            ``H`` and ``W`` divisible by ``patch_size``.
+        patch_size: int, side of the square patches.
+
+    Returns:
+        Tensor ``(B, (H // p) * (W // p), p * p * C)``. Patches are in
+        row-major grid order and each is flattened as ``(row, col, channel)``,
+        the layout of einops' ``b (h p1) (w p2) c -> b (h w) (p1 p2 c)``.
+    """
+    _, height, width, channels = images.shape
+    p = patch_size
+    grid_h, grid_w = height // p, width // p
+    x = ops.reshape(images, (-1, grid_h, p, grid_w, p, channels))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (-1, grid_h * grid_w, p * p * channels))
+
+
+def shift_images(images, shift, directions="diagonal"):
+    """Concatenates NHWC images with four shifted copies along channels.
+
+    The image is zero-padded by ``shift`` on every side and cropped back to its
+    size at four offsets, as in Shifted Patch Tokenization (Lee et al., 2021,
+    arXiv:2112.13492).
+
+    Args:
+        images: tensor ``(B, H, W, C)`` with static ``H`` and ``W``.
+        shift: int >= 1, the displacement in pixels.
+        directions: ``"diagonal"`` (up-left, up-right, down-left, down-right;
+            the paper's default) or ``"cardinal"`` (left, right, up, down).
+
+    Returns:
+        Tensor ``(B, H, W, 5 * C)``: the original first, then the four copies.
+    """
+    _, height, width, _ = images.shape
+    padded = ops.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)))
+    views = [images]
+    for dy, dx in SHIFT_DIRECTIONS[directions]:
+        top, left = (dy + 1) * shift, (dx + 1) * shift
+        views.append(padded[:, top : top + height, left : left + width, :])
+    return ops.concatenate(views, axis=-1)
+
+
+def drop_path(inputs, rate, seed_generator):
+    """Zeroes whole samples with probability ``rate`` and rescales the rest.
+
+    Stochastic depth (Huang et al., 2016): the mask has one draw per sample,
+    broadcast over every other axis, so a residual branch is either kept (and
+    scaled by ``1 / (1 - rate)``) or removed for that sample.
+    """
+    if rate == 0.0:
+        return inputs
+    keep = 1.0 - rate
+    shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
+    noise = keras.random.uniform(shape, seed=seed_generator, dtype="float32")
+    mask = ops.cast(ops.floor(keep + noise), inputs.dtype)
+    return inputs * mask / ops.cast(keep, inputs.dtype)
+
+
+def attention_probabilities(query, key, scale, mask_diagonal=False):
+    """Softmax attention weights ``softmax(Q Kᵀ · scale)``, per head.
+
+    The one place kvision computes attention weights. Logits and softmax are
+    computed in float32 whatever the inputs' dtype, so ``mixed_float16`` does
+    not overflow; the result is cast back to the query's dtype.
+
+    Args:
+        query: ``(B, heads, N, head_dim)``.
+        key: ``(B, heads, M, head_dim)``.
+        scale: a Python float, or a ``(heads,)`` tensor (per-head
+            temperature, as in Locality Self-Attention).
+        mask_diagonal: if True (requires ``N == M``), every token's attention
+            to itself is removed before the softmax, so its probability is
+            exactly zero (LSA's diagonal masking).
+
+    Returns:
+        ``(B, heads, N, M)`` probabilities summing to one over the last axis.
+    """
+    logits = ops.einsum(
+        "bhqd,bhkd->bhqk",
+        ops.cast(query, "float32"),
+        ops.cast(key, "float32"),
+    )
+    if isinstance(scale, (int, float)):
+        logits = logits * scale
+    else:
+        logits = logits * ops.reshape(ops.cast(scale, "float32"), (-1, 1, 1))
+    if mask_diagonal:
+        size = logits.shape[-1]
+        diagonal = ops.eye(size, dtype="bool")
+        # A finite minimum keeps softmax well defined; exp() of it underflows
+        # to exactly zero in float32.
+        logits = ops.where(diagonal, ops.cast(-1e30, "float32"), logits)
+    probabilities = ops.softmax(logits, axis=-1)
+    return ops.cast(probabilities, query.dtype)

@@ -1,0 +1,16 @@
+import keras
+import pytest
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend: {keras.backend.backend()}"
+
+
+@pytest.fixture(autouse=True)
+def _reset_keras_state():
+    """Each test starts from the same seeds and a float32 dtype policy."""
+    keras.utils.set_random_seed(1337)
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session()

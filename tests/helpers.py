@@ -1,0 +1,169 @@
+"""The shared checks every kvision layer goes through, on every backend."""
+
+import inspect
+import json
+
+import keras
+import numpy as np
+
+BATCH = 3
+
+
+def random_input(case, batch=BATCH, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (batch, *case.input_shape)
+    return rng.normal(size=shape).astype("float32")
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def call(layer, x, case, **kwargs):
+    """Calls a layer; returns (outputs, scores or None)."""
+    if case.returns_scores:
+        return layer(x, return_attention_scores=True, **kwargs)
+    return layer(x, **kwargs), None
+
+
+def expected_shapes(layer, case, batch):
+    """Output (and score) shapes as the layer itself declares them."""
+    shape = (batch, *case.input_shape)
+    outputs = tuple(layer.compute_output_shape(shape))
+    if not case.returns_scores:
+        return outputs, None
+    tokens = case.input_shape[0]
+    return outputs, (batch, layer.num_heads, tokens, tokens)
+
+
+def functional_model(case, layer=None):
+    """A model with a ``None`` batch axis around one layer."""
+    layer = layer or case.make()
+    inputs = keras.Input(case.input_shape)
+    outputs, scores = call(layer, inputs, case)
+    if scores is not None:
+        outputs = [outputs, scores]
+    return keras.Model(inputs, outputs), layer
+
+
+def check_eager_and_symbolic_shapes(case):
+    layer = case.make()
+    x = random_input(case)
+    outputs, scores = call(layer, x, case)
+    want, want_scores = expected_shapes(layer, case, BATCH)
+    assert tuple(outputs.shape) == want
+    if case.returns_scores:
+        assert tuple(scores.shape) == want_scores
+
+    model, _ = functional_model(case)
+    symbolic = model.outputs
+    assert tuple(symbolic[0].shape) == (None, *want[1:])
+    if case.returns_scores:
+        assert tuple(symbolic[1].shape) == (None, *want_scores[1:])
+
+
+def init_parameters(cls):
+    """Constructor arguments a config must carry (not the base Layer's)."""
+    names = set()
+    for klass in cls.__mro__:
+        if klass is keras.layers.Layer:
+            break
+        if "__init__" not in vars(klass):
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                names.add(param.name)
+    names.discard("self")
+    return names
+
+
+def check_config_round_trip(case):
+    layer = case.make()
+    layer.build((None, *case.input_shape))
+    config = layer.get_config()
+    missing = init_parameters(case.cls) - set(config)
+    assert not missing, f"get_config() lacks constructor arguments {missing}"
+    for name, value in case.kwargs.items():
+        assert _jsonable(config[name]) == _jsonable(value), name
+
+    # Through the same path as a .keras file: JSON and the registry.
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == f"kvision>{case.cls.__name__}"
+    text = json.dumps(serialized)
+    clone = keras.saving.deserialize_keras_object(json.loads(text))
+    assert type(clone) is case.cls
+    assert _jsonable(clone.get_config()) == _jsonable(config)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value))
+
+
+def check_save_and_load(case, tmp_path):
+    model, _ = functional_model(case)
+    x = random_input(case)
+    before = [to_numpy(y) for y in _as_list(model(x, training=False))]
+    path = tmp_path / f"{case.id}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    after = [to_numpy(y) for y in _as_list(loaded(x, training=False))]
+    assert len(before) == len(after)
+    for b, a in zip(before, after, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert {type(layer) for layer in loaded.layers} >= {case.cls}
+
+
+def _as_list(outputs):
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def jit_compile_setting():
+    # torch.compile would add minutes of compilation per layer to the suite;
+    # Keras' own default ("auto") for torch is eager, which is what users get.
+    return "auto" if keras.backend.backend() == "torch" else True
+
+
+def check_training_step(case):
+    """One compiled training step changes every trainable weight."""
+    layer = case.make()
+    inputs = keras.Input(case.input_shape)
+    x = inputs
+    layer.build(inputs.shape)
+    if not layer.trainable_weights:
+        # A weightless layer must still let gradients through while training:
+        # the dense layer in front of it only learns if they do.
+        x = keras.layers.Dense(case.input_shape[-1], name="probe")(x)
+    outputs, _ = call(layer, x, case)
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss="mse",
+        jit_compile=jit_compile_setting(),
+    )
+    x = random_input(case)
+    target = np.random.default_rng(1).normal(size=model.outputs[0].shape[1:])
+    y = np.broadcast_to(target, (BATCH, *target.shape)).astype("float32")
+    before = {w.path: to_numpy(w) for w in model.trainable_weights}
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    unchanged = [
+        w.path
+        for w in model.trainable_weights
+        if np.array_equal(to_numpy(w), before[w.path])
+    ]
+    assert not unchanged, f"not trained: {unchanged}"
+    return before
+
+
+def check_mixed_precision(case, policy):
+    layer = case.make(dtype=policy)
+    x = random_input(case)
+    outputs, scores = call(layer, x, case, training=True)
+    compute_dtype = keras.DTypePolicy(policy).compute_dtype
+    for tensor in (outputs, scores):
+        if tensor is None:
+            continue
+        assert keras.backend.standardize_dtype(tensor.dtype) == compute_dtype
+        assert np.isfinite(to_numpy(keras.ops.cast(tensor, "float32"))).all()
+    for weight in layer.weights:
+        assert weight.dtype == "float32", weight.path
