@@ -48,7 +48,7 @@ def non_negative_float(name, value):
 def one_of(name, value, allowed):
     if value not in allowed:
         raise ValueError(
-            f"`{name}` must be one of {sorted(allowed)}. "
+            f"`{name}` must be one of {sorted(allowed, key=repr)}. "
             f"Received: {name}={value!r}"
         )
     return value

@@ -6,8 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-venv.sh || exit 1
-venv="${KVISION_VENV:-.venv}"
-export PATH="$PWD/$venv/bin:$PATH"
+venv=$(cd "${KVISION_VENV:-.venv}" && pwd)
+export PATH="$venv/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL=3
 
 echo "== ruff (lint and format)"

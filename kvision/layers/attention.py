@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kvision import _checks
+from kvision import _seeds
 from kvision import ops as kv_ops
 
 
@@ -118,12 +119,15 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.projection.build(tuple(input_shape[:-1]) + (inner_dim,))
         self.attention_drop = keras.layers.Dropout(
             self.attention_dropout,
-            seed=self.seed,
+            seed=_seeds.child_seed(self.seed, "attention_dropout"),
             dtype=policy,
             name="attention_dropout",
         )
         self.output_drop = keras.layers.Dropout(
-            self.dropout, seed=self.seed, dtype=policy, name="output_dropout"
+            self.dropout,
+            seed=_seeds.child_seed(self.seed, "output_dropout"),
+            dtype=policy,
+            name="output_dropout",
         )
         standard_scale = self._head_dim**-0.5
         if self._learnable_temperature:

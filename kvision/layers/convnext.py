@@ -3,6 +3,7 @@
 import keras
 
 from kvision import _checks
+from kvision import activations
 from kvision import ops as kv_ops
 from kvision.layers.mlp import MLP
 from kvision.layers.regularization import DropPath
@@ -91,7 +92,7 @@ class ConvNeXtBlock(_ImageLayer):
             )
         self.layer_scale_init_value = layer_scale_init_value
         self.drop_path_rate = _checks.rate("drop_path_rate", drop_path_rate)
-        self.activation = keras.activations.get(activation)
+        self.activation = activations.get(activation)
         self.seed = seed
 
     def build(self, input_shape):
@@ -138,7 +139,7 @@ class ConvNeXtBlock(_ImageLayer):
                 "mlp_ratio": self.mlp_ratio,
                 "layer_scale_init_value": self.layer_scale_init_value,
                 "drop_path_rate": self.drop_path_rate,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": activations.serialize(self.activation),
                 "seed": self.seed,
             }
         )

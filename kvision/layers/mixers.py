@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from kvision import _checks
+from kvision import _seeds
+from kvision import activations
 from kvision import ops as kv_ops
 from kvision.layers.mlp import MLP
 from kvision.layers.regularization import DropPath
@@ -30,7 +32,9 @@ class MixerBlock(keras.layers.Layer):
         tokens_mlp_dim: int, hidden width of the token-mixing MLP (``D_S``).
         channels_mlp_dim: int, hidden width of the channel-mixing MLP
             (``D_C``).
-        activation: MLP activation (default ``"gelu"``).
+        activation: MLP activation (default ``"gelu_approximate"``, the
+            tanh GELU of the official Flax code; ``"gelu"`` is the exact
+            form, as in timm's port).
         dropout: float in [0, 1), dropout inside both MLPs.
         drop_path_rate: float in [0, 1), stochastic depth rate.
         norm_epsilon: float, LayerNorm epsilon (default 1e-6, as in the
@@ -54,7 +58,7 @@ class MixerBlock(keras.layers.Layer):
         self,
         tokens_mlp_dim,
         channels_mlp_dim,
-        activation="gelu",
+        activation="gelu_approximate",
         dropout=0.0,
         drop_path_rate=0.0,
         norm_epsilon=1e-6,
@@ -68,7 +72,7 @@ class MixerBlock(keras.layers.Layer):
         self.channels_mlp_dim = _checks.positive_int(
             "channels_mlp_dim", channels_mlp_dim
         )
-        self.activation = keras.activations.get(activation)
+        self.activation = activations.get(activation)
         self.dropout = _checks.rate("dropout", dropout)
         self.drop_path_rate = _checks.rate("drop_path_rate", drop_path_rate)
         self.norm_epsilon = _checks.non_negative_float(
@@ -87,7 +91,7 @@ class MixerBlock(keras.layers.Layer):
                 hidden,
                 activation=self.activation,
                 dropout=self.dropout,
-                seed=self.seed,
+                seed=_seeds.child_seed(self.seed, name),
                 dtype=policy,
                 name=name,
             )
@@ -102,7 +106,10 @@ class MixerBlock(keras.layers.Layer):
         self.channel_norm = norm("channel_norm")
         self.channel_mlp = mlp(self.channels_mlp_dim, "channel_mixing")
         self.drop_path = DropPath(
-            self.drop_path_rate, seed=self.seed, dtype=policy, name="drop_path"
+            self.drop_path_rate,
+            seed=_seeds.child_seed(self.seed, "drop_path"),
+            dtype=policy,
+            name="drop_path",
         )
         self.token_norm.build(input_shape)
         self.token_mlp.build((None, channels, tokens))
@@ -125,7 +132,7 @@ class MixerBlock(keras.layers.Layer):
             {
                 "tokens_mlp_dim": self.tokens_mlp_dim,
                 "channels_mlp_dim": self.channels_mlp_dim,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": activations.serialize(self.activation),
                 "dropout": self.dropout,
                 "drop_path_rate": self.drop_path_rate,
                 "norm_epsilon": self.norm_epsilon,
@@ -180,7 +187,7 @@ class ConvMixerStem(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = _checks.positive_int("filters", filters)
         self.patch_size = _checks.positive_int("patch_size", patch_size)
-        self.activation = keras.activations.get(activation)
+        self.activation = activations.get(activation)
         self.bn_momentum = _checks.rate("bn_momentum", bn_momentum)
         self.bn_epsilon = _checks.non_negative_float("bn_epsilon", bn_epsilon)
         self.data_format = _checks.data_format(data_format)
@@ -216,7 +223,7 @@ class ConvMixerStem(keras.layers.Layer):
             {
                 "filters": self.filters,
                 "patch_size": self.patch_size,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": activations.serialize(self.activation),
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
                 "data_format": self.data_format,
@@ -272,7 +279,7 @@ class ConvMixerBlock(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.kernel_size = _checks.positive_int("kernel_size", kernel_size)
-        self.activation = keras.activations.get(activation)
+        self.activation = activations.get(activation)
         self.bn_momentum = _checks.rate("bn_momentum", bn_momentum)
         self.bn_epsilon = _checks.non_negative_float("bn_epsilon", bn_epsilon)
         self.data_format = _checks.data_format(data_format)
@@ -319,7 +326,7 @@ class ConvMixerBlock(keras.layers.Layer):
         config.update(
             {
                 "kernel_size": self.kernel_size,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": activations.serialize(self.activation),
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
                 "data_format": self.data_format,

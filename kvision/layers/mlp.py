@@ -3,6 +3,7 @@
 import keras
 
 from kvision import _checks
+from kvision import activations
 
 
 @keras.saving.register_keras_serializable(package="kvision")
@@ -53,7 +54,7 @@ class MLP(keras.layers.Layer):
         self.output_dim = _checks.optional_positive_int(
             "output_dim", output_dim
         )
-        self.activation = keras.activations.get(activation)
+        self.activation = activations.get(activation)
         self.dropout = _checks.rate("dropout", dropout)
         self.use_bias = bool(use_bias)
         self.seed = seed
@@ -94,7 +95,7 @@ class MLP(keras.layers.Layer):
             {
                 "hidden_dim": self.hidden_dim,
                 "output_dim": self.output_dim,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": activations.serialize(self.activation),
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
                 "seed": self.seed,

@@ -3,6 +3,8 @@
 import keras
 
 from kvision import _checks
+from kvision import _seeds
+from kvision import activations
 from kvision.layers.attention import LocalitySelfAttention
 from kvision.layers.attention import MultiHeadSelfAttention
 from kvision.layers.attention import attention_output_spec
@@ -97,7 +99,7 @@ class TransformerBlock(keras.layers.Layer):
         self.norm_epsilon = _checks.non_negative_float(
             "norm_epsilon", norm_epsilon
         )
-        self.activation = keras.activations.get(activation)
+        self.activation = activations.get(activation)
         self.seed = seed
 
     def build(self, input_shape):
@@ -114,7 +116,7 @@ class TransformerBlock(keras.layers.Layer):
             head_dim=self.head_dim,
             attention_dropout=self.attention_dropout,
             dropout=self.dropout,
-            seed=self.seed,
+            seed=_seeds.child_seed(self.seed, "attention"),
             dtype=policy,
             name="attention",
             **attention_kwargs,
@@ -126,12 +128,15 @@ class TransformerBlock(keras.layers.Layer):
             self.mlp_dim,
             activation=self.activation,
             dropout=self.dropout,
-            seed=self.seed,
+            seed=_seeds.child_seed(self.seed, "mlp"),
             dtype=policy,
             name="mlp",
         )
         self.drop_path = DropPath(
-            self.drop_path_rate, seed=self.seed, dtype=policy, name="drop_path"
+            self.drop_path_rate,
+            seed=_seeds.child_seed(self.seed, "drop_path"),
+            dtype=policy,
+            name="drop_path",
         )
         self.scales = []
         if self.layer_scale_init_value is not None:
@@ -186,7 +191,7 @@ class TransformerBlock(keras.layers.Layer):
                 "drop_path_rate": self.drop_path_rate,
                 "layer_scale_init_value": self.layer_scale_init_value,
                 "norm_epsilon": self.norm_epsilon,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": activations.serialize(self.activation),
                 "seed": self.seed,
             }
         )

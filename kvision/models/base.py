@@ -1,0 +1,152 @@
+"""What every kvision model shares: config, heads and looking inside."""
+
+import keras
+
+from kvision import _checks
+
+
+def drop_path_rates(rate, count, schedule):
+    """Per-block stochastic depth rates.
+
+    ``"linear"`` grows from 0 to ``rate`` over the blocks (ConvNeXt, timm's
+    ViT); ``"constant"`` gives every block ``rate`` (the official
+    small-dataset ViT and MLP-Mixer code).
+    """
+    _checks.rate("drop_path_rate", rate)
+    _checks.one_of("drop_path_schedule", schedule, {"linear", "constant"})
+    if schedule == "constant" or count == 1:
+        return [rate] * count
+    return [rate * i / (count - 1) for i in range(count)]
+
+
+def constructor_arguments(arguments):
+    """A model's config from its ``__init__``'s ``locals()``, taken first.
+
+    Keeps the constructor arguments (lists become tuples, so that a config
+    read back from JSON compares equal) and drops ``self``, ``name`` and
+    ``kwargs``, which the base class handles.
+    """
+    return {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in arguments.items()
+        if key not in ("self", "name", "kwargs", "__class__")
+    }
+
+
+class VisionModel(keras.Model):
+    """Base class of kvision's functional models.
+
+    Subclasses build their graph in ``__init__`` and pass it to
+    :meth:`_build`; ``get_config`` returns the constructor arguments and
+    ``from_config`` is ``cls(**config)``, so a saved model reloads as the same
+    class with the same named layers.
+
+    Looking inside works by layer name, on every backend and after loading:
+
+    - :attr:`feature_names`: the named stage/block outputs, in order;
+    - :meth:`feature_model`: a model returning a dict of those outputs;
+    - :meth:`attention_model` (transformers): a model returning every
+      block's attention scores ``(B, heads, N, N)``.
+    """
+
+    def _build(self, inputs, outputs, config, feature_names, name, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self._constructor_config = config
+        self.feature_names = list(feature_names)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            **self._constructor_config,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def _first_output(self, name):
+        try:
+            output = self.get_layer(name).output
+        except ValueError:
+            raise ValueError(
+                f"{type(self).__name__} has no layer named {name!r}; "
+                f"named features: {self.feature_names}. Received: "
+                f"names={name!r}"
+            ) from None
+        return output[0] if isinstance(output, (list, tuple)) else output
+
+    def feature_model(self, names=None):
+        """A model from this model's input to the named intermediate outputs.
+
+        Args:
+            names: layer names (default: :attr:`feature_names`). For
+                transformer blocks the token output is used.
+
+        Returns:
+            A ``keras.Model`` sharing this model's weights whose output is a
+            dict ``{name: tensor}``.
+        """
+        names = self.feature_names if names is None else list(names)
+        outputs = {name: self._first_output(name) for name in names}
+        return keras.Model(self.input, outputs, name=f"{self.name}_features")
+
+    def attention_model(self):
+        """A model returning each transformer block's attention scores.
+
+        Returns:
+            A ``keras.Model`` sharing this model's weights whose output is a
+            dict ``{block_name: scores}`` with scores ``(B, heads, N, N)``.
+        """
+        outputs = {}
+        for name in self.feature_names:
+            output = self.get_layer(name).output
+            if isinstance(output, (list, tuple)) and len(output) == 2:
+                outputs[name] = output[1]
+        if not outputs:
+            raise ValueError(
+                f"{type(self).__name__} has no attention layers; use "
+                "feature_model() for its intermediate features."
+            )
+        return keras.Model(self.input, outputs, name=f"{self.name}_attention")
+
+
+def check_head_arguments(include_top, num_classes, pooling):
+    if include_top:
+        _checks.positive_int("num_classes", num_classes)
+    _checks.one_of("pooling", pooling, {None, "avg", "max"})
+
+
+def image_input(input_shape):
+    """The model input; the image size must be static (3-tuple, HWC)."""
+    if input_shape is None or len(tuple(input_shape)) != 3:
+        raise ValueError(
+            "`input_shape` must be (height, width, channels). "
+            f"Received: input_shape={input_shape!r}"
+        )
+    for size in input_shape:
+        _checks.positive_int("input_shape", size)
+    return keras.Input(tuple(input_shape), name="images")
+
+
+def classifier(x, num_classes, activation):
+    return keras.layers.Dense(num_classes, activation=activation, name="head")(
+        x
+    )
+
+
+def pool_features(x, pooling, spatial):
+    """Optional global pooling of a headless model's output."""
+    if pooling is None:
+        return x
+    if spatial:
+        layer = {
+            "avg": keras.layers.GlobalAveragePooling2D,
+            "max": keras.layers.GlobalMaxPooling2D,
+        }[pooling]
+    else:
+        layer = {
+            "avg": keras.layers.GlobalAveragePooling1D,
+            "max": keras.layers.GlobalMaxPooling1D,
+        }[pooling]
+    return layer(name=f"{pooling}_pool")(x)
