@@ -1,0 +1,88 @@
+"""Augmentation runs on every backend: eagerly, inside fit, with mixing."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from kvision.data import augmentation
+from kvision.data import mix_batch
+from tests.helpers import to_numpy
+
+
+def batch(n=8, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, (n, size, size, 3)).astype("float32")
+
+
+def test_training_mode_changes_images_within_range():
+    x = batch()
+    augment = augmentation(32, erasing=0.5, seed=1)
+    y = to_numpy(augment(x, training=True))
+    assert y.shape == x.shape
+    assert np.isfinite(y).all()
+    assert y.min() >= 0 and y.max() <= 255 + 1e-3  # float rounding
+    assert not np.allclose(y, x)
+
+
+def test_inference_mode_is_the_identity():
+    x = batch()
+    augment = augmentation(32, erasing=0.5, seed=1)
+    np.testing.assert_allclose(to_numpy(augment(x, training=False)), x)
+
+
+def test_each_part_can_be_switched_off():
+    augment = augmentation(
+        32, crop_padding=0, flip=False, rand_augment_ops=0, erasing=0.0
+    )
+    x = batch()
+    np.testing.assert_allclose(to_numpy(augment(x, training=True)), x)
+
+
+def test_augmentation_inside_fit():
+    augment = augmentation(16, seed=0)
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            augment,
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(
+        batch(16, 16), np.arange(16) % 3, epochs=2, batch_size=8, verbose=0
+    )
+    assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parametrize("method", ["mixup", "cutmix"])
+def test_mix_batch_gives_soft_labels(method):
+    images, labels = mix_batch(
+        batch(), np.arange(8) % 4, num_classes=4, method=method, seed=0
+    )
+    labels = to_numpy(labels)
+    assert tuple(images.shape) == (8, 32, 32, 3)
+    assert labels.shape == (8, 4)
+    np.testing.assert_allclose(labels.sum(-1), 1.0, atol=1e-5)
+    assert (labels.max(-1) < 1.0).any()  # something was mixed
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: augmentation(0), "image_size=0"),
+        (lambda: augmentation(32, crop_padding=-1), "crop_padding=-1"),
+        (lambda: augmentation(32, rand_augment_ops=1.5), "rand_augment_ops"),
+        (lambda: augmentation(32, erasing=1.0), "erasing=1.0"),
+        (lambda: mix_batch(batch(), [0] * 8, 4, "blend"), "method='blend'"),
+    ],
+)
+def test_bad_augmentation_arguments(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
