@@ -16,3 +16,14 @@ def _reset_keras_state():
     # free_memory=False skips a full garbage collection per test, which is
     # slow in a process that has imported JAX.
     keras.backend.clear_session(free_memory=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.backend("jax")`` runs a test on that backend only."""
+    backend = keras.backend.backend()
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        if marker is not None and backend not in marker.args:
+            item.add_marker(
+                pytest.mark.skip(reason=f"needs backend {marker.args}")
+            )

@@ -12,6 +12,7 @@ from kvision.models.mlp_mixer import MLPMixer
 from kvision.models.registry import create_model
 from kvision.models.registry import describe_model
 from kvision.models.registry import list_models
+from kvision.models.registry import model_class
 from kvision.models.registry import model_config
 from kvision.models.registry import register_model
 from kvision.models.vit import VisionTransformer
@@ -25,6 +26,7 @@ __all__ = [
     "create_model",
     "describe_model",
     "list_models",
+    "model_class",
     "model_config",
     "register_model",
 ]

@@ -43,6 +43,11 @@ def model_config(name):
     return dict(_lookup(name)[2])
 
 
+def model_class(name):
+    """The class a variant is built with."""
+    return _lookup(name)[0]
+
+
 def describe_model(name):
     """The one-line description of a variant."""
     return _lookup(name)[1]

@@ -1,0 +1,80 @@
+"""Command line: train a registered model on a small dataset.
+
+    python -m kvision.train sl_vit_32px --dataset digits --epochs 5 \\
+        --out runs/sl_vit --recipe quick --seed 0
+
+Writes ``metrics.json`` (with ``test_accuracy``), ``history.json``,
+``training_curves.png`` and ``maps.png`` into ``--out``. ``--distribute``
+trains data-parallel over every local device through Keras' distribution
+API, which Keras implements for the JAX backend only; under TensorFlow or
+PyTorch it stops with an error (use ``tf.distribute`` or torchrun there).
+"""
+
+import argparse
+import json
+import sys
+
+import keras
+
+
+def parse_args(argv):
+    from kvision.data.datasets import DATASETS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m kvision.train", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "model", help="a name from kvision.models.list_models()"
+    )
+    parser.add_argument("--dataset", default="digits", choices=DATASETS)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--recipe", default="quick", choices=("quick", "paper"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--num-train", type=int, default=None)
+    parser.add_argument("--num-test", type=int, default=None)
+    parser.add_argument("--distribute", action="store_true")
+    return parser.parse_args(argv)
+
+
+def distribute_over_local_devices():
+    """Data parallelism over all local devices (JAX backend)."""
+    if keras.backend.backend() != "jax":
+        raise SystemExit(
+            "--distribute uses keras.distribution, which supports the JAX "
+            f"backend only; the backend is {keras.backend.backend()!r}. "
+            "Set KERAS_BACKEND=jax, or use tf.distribute / torchrun."
+        )
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=devices)
+    )
+    return len(devices)
+
+
+def main(argv=None):
+    from kvision.training.fit import train
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    devices = distribute_over_local_devices() if args.distribute else 1
+    metrics = train(
+        args.model,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        out=args.out,
+        recipe=args.recipe,
+        seed=args.seed,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        num_train=args.num_train,
+        num_test=args.num_test,
+    )
+    metrics["devices"] = devices
+    print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

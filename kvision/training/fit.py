@@ -1,0 +1,196 @@
+"""Train a registered model on a small dataset with its paper's recipe."""
+
+import inspect
+import json
+import pathlib
+import time
+
+import keras
+import numpy as np
+
+from kvision import _checks
+from kvision import data
+from kvision import models
+from kvision import viz
+from kvision.training import recipes
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled training batches with the recipe's augmentation and mixing.
+
+    Runs on every backend (no ``tf.data``). Images come out scaled to [0, 1]
+    with one-hot (possibly mixed) labels.
+    """
+
+    def __init__(self, x, y, num_classes, recipe, seed):
+        super().__init__()
+        self.x, self.y = x, y
+        self.num_classes = num_classes
+        self.recipe = recipe
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+        self.augment = data.augmentation(
+            x.shape[1],
+            flip=recipe.flip,
+            rand_augment_ops=recipe.rand_augment_ops,
+            rand_augment_factor=recipe.rand_augment_factor,
+            erasing=recipe.erasing,
+            seed=seed,
+        )
+        self.mix_seed = seed
+
+    def __len__(self):
+        return -(-len(self.x) // self.recipe.batch_size)
+
+    def __getitem__(self, index):
+        size = self.recipe.batch_size
+        chosen = self.order[index * size : (index + 1) * size]
+        images = self.augment(self.x[chosen].astype("float32"), training=True)
+        labels = keras.ops.one_hot(self.y[chosen], self.num_classes)
+        draw = self.rng.uniform()
+        method = (
+            "mixup"
+            if draw < self.recipe.mixup / 2
+            else "cutmix"
+            if draw < (self.recipe.mixup + self.recipe.cutmix) / 2
+            else None
+        )
+        if method is not None and len(chosen) > 1:
+            self.mix_seed += 1
+            images, labels = data.mix_batch(
+                images,
+                self.y[chosen],
+                self.num_classes,
+                method=method,
+                seed=self.mix_seed,
+            )
+        images = keras.ops.convert_to_numpy(images) / 255.0
+        return images, keras.ops.convert_to_numpy(labels)
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
+
+
+def _model_overrides(model_name, recipe, image_size, num_classes):
+    overrides = {"input_shape": (image_size, image_size, 3)}
+    overrides["num_classes"] = num_classes
+    cls = models.model_class(model_name)
+    if "drop_path_rate" in inspect.signature(cls.__init__).parameters:
+        overrides["drop_path_rate"] = recipe.drop_path_rate
+    return overrides
+
+
+def look_inside(model, images):
+    """What the model looks at in ``images`` (uint8-range floats).
+
+    Returns:
+        ``((B, h, w) maps, title)``: class-token attention of the last block
+        for transformers, class activation maps for pooled heads.
+    """
+    scaled = images / 255.0
+    if isinstance(model, models.VisionTransformer):
+        maps = viz.cls_attention(model, scaled).mean(axis=1)
+        return maps, "class-token attention, last block, mean over heads"
+    maps = viz.class_activation_map(model, scaled)
+    return maps, "class activation map of the predicted class"
+
+
+def train(
+    model_name,
+    dataset="digits",
+    epochs=None,
+    out=None,
+    recipe="quick",
+    seed=0,
+    image_size=32,
+    batch_size=None,
+    num_train=None,
+    num_test=None,
+    verbose="auto",
+    **model_overrides,
+):
+    """Trains, evaluates and (with ``out``) writes metrics and figures.
+
+    Args:
+        model_name: a registered model (see ``kvision.models.list_models``).
+        dataset: a name for :func:`kvision.data.load_dataset`.
+        epochs: int, or ``None`` for the recipe's.
+        out: folder for ``metrics.json``, ``history.json``,
+            ``training_curves.png`` and ``maps.png``; ``None`` writes nothing.
+        recipe: ``"quick"`` or ``"paper"`` (see
+            :func:`kvision.training.get_recipe`).
+        seed: int; the same seed on the same backend gives the same metrics.
+        image_size: int, side of the images.
+        batch_size: int, or ``None`` for the recipe's (learning rate scaled).
+        num_train: int, or ``None`` for the whole training split.
+        num_test: int, or ``None`` for the whole test split.
+        verbose: passed to ``fit``.
+        **model_overrides: constructor arguments for ``create_model`` (a
+            smaller ``depth``, say).
+
+    Returns:
+        A dict of metrics (``test_accuracy`` among them).
+    """
+    _checks.positive_int("image_size", image_size)
+    keras.utils.set_random_seed(seed)
+    chosen = recipes.get_recipe(
+        model_name, kind=recipe, batch_size=batch_size, epochs=epochs
+    )
+    (x, y), (x_test, y_test) = data.load_dataset(
+        dataset,
+        image_size=image_size,
+        num_train=num_train,
+        num_test=num_test,
+        seed=seed,
+    )
+    num_classes = len(data.class_names(dataset))
+    model = models.create_model(
+        model_name,
+        **_model_overrides(model_name, chosen, image_size, num_classes),
+        **model_overrides,
+    )
+    batches = AugmentedBatches(x, y, num_classes, chosen, seed)
+    model.compile(
+        optimizer=recipes.build_optimizer(chosen, model, len(batches)),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=chosen.label_smoothing
+        ),
+        metrics=["accuracy"],
+    )
+    test = (x_test / 255.0, keras.utils.to_categorical(y_test, num_classes))
+    start = time.perf_counter()
+    history = model.fit(
+        batches, epochs=chosen.epochs, validation_data=test, verbose=verbose
+    )
+    seconds = time.perf_counter() - start
+    test_loss, test_accuracy = model.evaluate(*test, verbose=0)
+    metrics = {
+        "model": model_name,
+        "dataset": dataset,
+        "backend": keras.backend.backend(),
+        "recipe": chosen.name,
+        "epochs": chosen.epochs,
+        "batch_size": chosen.batch_size,
+        "seed": seed,
+        "parameters": int(
+            sum(np.prod(w.shape) for w in model.trainable_weights)
+        ),
+        "train_seconds": round(seconds, 2),
+        "test_loss": float(test_loss),
+        "test_accuracy": float(test_accuracy),
+    }
+    if out is not None:
+        _write_outputs(pathlib.Path(out), model, metrics, history, x_test)
+    return metrics
+
+
+def _write_outputs(out, model, metrics, history, x_test):
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    (out / "history.json").write_text(json.dumps(curves, indent=2) + "\n")
+    viz.plot_history(curves).savefig(out / "training_curves.png", dpi=100)
+    shown = x_test[:8]
+    maps, title = look_inside(model, shown.astype("float32"))
+    figure = viz.plot_overlays(shown, maps, suptitle=title)
+    figure.savefig(out / "maps.png", dpi=100)

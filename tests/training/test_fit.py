@@ -1,0 +1,129 @@
+"""Training end to end: outputs, reproducibility, the CLI, distribution."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from kvision.training.fit import train
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+TINY_VIT = dict(depth=1, embed_dim=16, num_heads=2, head_dim=None)
+
+
+def test_train_writes_metrics_and_figures_and_reproduces(tmp_path):
+    kwargs = dict(
+        dataset="shapes",
+        epochs=2,
+        image_size=16,
+        num_train=96,
+        num_test=32,
+        batch_size=32,
+        verbose=0,
+        **TINY_VIT,
+    )
+    # SL-ViT at 16 px: patch 4 gives a 4x4 grid.
+    first = train("sl_vit_32px", out=tmp_path / "a", seed=3, **kwargs)
+    second = train("sl_vit_32px", out=tmp_path / "b", seed=3, **kwargs)
+    for key in ("test_accuracy", "test_loss"):
+        assert first[key] == pytest.approx(second[key], abs=1e-6)
+    assert first["backend"] == keras.backend.backend()
+    assert first["epochs"] == 2 and first["batch_size"] == 32
+    written = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert written["test_accuracy"] == first["test_accuracy"]
+    history = json.loads((tmp_path / "a" / "history.json").read_text())
+    assert len(history["loss"]) == 2 and "val_accuracy" in history
+    for name in ("training_curves.png", "maps.png"):
+        assert (tmp_path / "a" / name).stat().st_size > 5_000
+
+
+def test_paper_recipe_with_mixing_trains_a_convnet(tmp_path):
+    metrics = train(
+        "convmixer_256_8",
+        dataset="digits",
+        recipe="paper",
+        epochs=1,
+        batch_size=16,
+        num_train=48,
+        num_test=16,
+        out=tmp_path,
+        verbose=0,
+        depth=1,
+        dim=8,
+    )
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["recipe"] == "convmixer_cifar"
+    assert (tmp_path / "maps.png").exists()
+
+
+def run_cli(args, tmp_path, **env):
+    environment = dict(os.environ, KERAS_HOME=str(tmp_path / "kh"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "kvision.train", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_cli_trains_and_writes_metrics(tmp_path):
+    result = run_cli(
+        [
+            "mixer_32px",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--num-train",
+            "64",
+            "--num-test",
+            "32",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["model"] == "mixer_32px"
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+@pytest.mark.backend("jax")
+def test_cli_distributes_over_simulated_devices(tmp_path):
+    result = run_cli(
+        [
+            "mixer_32px",
+            "--epochs",
+            "1",
+            "--num-train",
+            "64",
+            "--num-test",
+            "32",
+            "--batch-size",
+            "32",
+            "--distribute",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        tmp_path,
+        XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout[result.stdout.index("{") :])
+    assert printed["devices"] == 4
+
+
+@pytest.mark.backend("tensorflow", "torch")
+def test_cli_distribute_explains_it_needs_jax(tmp_path):
+    result = run_cli(
+        ["mixer_32px", "--distribute", "--out", str(tmp_path)], tmp_path
+    )
+    assert result.returncode != 0
+    assert "JAX backend only" in result.stderr
