@@ -17,30 +17,10 @@ import pathlib
 import time
 
 import keras
-import matplotlib
-import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
+from kvision import data
 from kvision import layers
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
-
-def digits_as_rgb(image_size):
-    """Digits upscaled (bilinear) to ``image_size``, RGB floats in [0, 1]."""
-    digits = load_digits()
-    images = digits.images[..., None].astype("float32") / 16.0
-    images = keras.ops.image.resize(images, (image_size, image_size))
-    images = np.repeat(keras.ops.convert_to_numpy(images), 3, axis=-1)
-    return train_test_split(
-        np.clip(images, 0.0, 1.0),
-        digits.target,
-        test_size=0.2,
-        stratify=digits.target,
-        random_state=0,
-    )
+from kvision import viz
 
 
 def build_sl_vit(image_size, num_classes, patch_size, dim, depth, heads):
@@ -69,41 +49,6 @@ def build_sl_vit(image_size, num_classes, patch_size, dim, depth, heads):
     return keras.Model(inputs, outputs), keras.Model(inputs, scores)
 
 
-def plot_class_token_attention(images, scores, grid, path):
-    """Last block's class-token attention to patches, mean over heads."""
-    attention = scores[:, :, 0, 1:].mean(axis=1).reshape(-1, *grid)
-    fig, axes = plt.subplots(2, len(images), figsize=(2 * len(images), 4))
-    for i, image in enumerate(images):
-        axes[0, i].imshow(image)
-        axes[1, i].imshow(image)
-        axes[1, i].imshow(
-            attention[i],
-            cmap="inferno",
-            alpha=0.6,
-            extent=(0, image.shape[1], image.shape[0], 0),
-        )
-        for ax in axes[:, i]:
-            ax.set_axis_off()
-    fig.suptitle("SL-ViT: class-token attention of the last block")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_history(history, path):
-    fig, (loss, acc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for key in ("loss", "val_loss"):
-        loss.plot(history[key], label=key)
-    for key in ("accuracy", "val_accuracy"):
-        acc.plot(history[key], label=key)
-    for ax in (loss, acc):
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main():
     smoke = os.environ.get("KVISION_SMOKE") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,9 +61,10 @@ def main():
     keras.utils.set_random_seed(args.seed)
 
     image_size, patch_size = 32, 4
-    x_train, x_test, y_train, y_test = digits_as_rgb(image_size)
-    if smoke:
-        x_train, y_train = x_train[:256], y_train[:256]
+    (x_train, y_train), (x_test, y_test) = data.load_dataset(
+        "digits", image_size=image_size, num_train=256 if smoke else None
+    )
+    x_train, x_test = x_train / 255.0, x_test / 255.0
     model, attention_model = build_sl_vit(
         image_size, 10, patch_size, dim=64, depth=4, heads=4
     )
@@ -148,12 +94,16 @@ def main():
     _, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
 
     shown = x_test[:8]
-    last_scores = keras.ops.convert_to_numpy(attention_model(shown)[-1])
-    grid = (image_size // patch_size, image_size // patch_size)
-    plot_class_token_attention(
-        shown, last_scores, grid, out / "class_token_attention.png"
+    scores = keras.ops.convert_to_numpy(attention_model(shown)[-1])
+    grid = image_size // patch_size
+    # Class-token row of the last block, mean over heads, on the patch grid.
+    maps = scores[:, :, 0, 1:].mean(axis=1).reshape(-1, grid, grid)
+    viz.plot_overlays(
+        shown, maps, suptitle="SL-ViT: class-token attention, last block"
+    ).savefig(out / "class_token_attention.png", dpi=100)
+    viz.plot_history(history.history).savefig(
+        out / "training_curves.png", dpi=100
     )
-    plot_history(history.history, out / "training_curves.png")
     metrics = {
         "model": "sl_vit (SPT + LSA), 4 blocks, width 64",
         "dataset": "digits (scikit-learn), 32x32 RGB",
