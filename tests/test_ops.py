@@ -7,10 +7,7 @@ from keras import ops
 
 from kvision import ops as kv_ops
 from tests import numpy_reference as ref
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
+from tests.helpers import to_numpy
 
 
 def arange_images(shape):

@@ -1,19 +1,15 @@
 """MultiHeadSelfAttention and LocalitySelfAttention against NumPy."""
 
-import keras
 import numpy as np
 import pytest
 
 from kvision.layers import LocalitySelfAttention
 from kvision.layers import MultiHeadSelfAttention
 from tests import numpy_reference as ref
+from tests.helpers import to_numpy
 
 RTOL = 1e-4
 ATOL = 1e-5
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 def random_tokens(shape=(2, 6, 8), seed=0):

@@ -1,6 +1,5 @@
 """ConvNeXtStem, ConvNeXtDownsampling and ConvNeXtBlock against NumPy."""
 
-import keras
 import numpy as np
 import pytest
 
@@ -8,13 +7,12 @@ from kvision.layers import ConvNeXtBlock
 from kvision.layers import ConvNeXtDownsampling
 from kvision.layers import ConvNeXtStem
 from tests import numpy_reference as ref
+from tests.helpers import to_numpy
+from tests.layers.parity import built
+from tests.layers.parity import norm_params
 
 RTOL = 1e-4
 ATOL = 1e-5
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 def random_images(shape, data_format="channels_last", seed=0):
@@ -28,16 +26,6 @@ def random_images(shape, data_format="channels_last", seed=0):
 def as_nhwc(y, data_format):
     y = to_numpy(y)
     return y.transpose(0, 2, 3, 1) if data_format == "channels_first" else y
-
-
-def built(layer, input_shape, seed=1):
-    layer.build(input_shape)
-    ref.randomize_weights(layer, seed)
-    return layer
-
-
-def norm_params(norm):
-    return to_numpy(norm.gamma), to_numpy(norm.beta), norm.epsilon
 
 
 def conv_params(conv):

@@ -1,6 +1,5 @@
 """MLP, MixerBlock, ConvMixerStem and ConvMixerBlock against NumPy."""
 
-import keras
 import numpy as np
 import pytest
 
@@ -9,48 +8,17 @@ from kvision.layers import ConvMixerBlock
 from kvision.layers import ConvMixerStem
 from kvision.layers import MixerBlock
 from tests import numpy_reference as ref
+from tests.helpers import to_numpy
+from tests.layers.parity import batch_norm_params
+from tests.layers.parity import built
+from tests.layers.parity import mlp_params
+from tests.layers.parity import norm_params
+from tests.layers.parity import random_array
 
 RTOL = 1e-4
 ATOL = 1e-5
 
 ACTIVATIONS = {"gelu": ref.gelu, "relu": ref.relu}
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-def random_array(shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def built(layer, input_shape, seed=1):
-    layer.build(input_shape)
-    ref.randomize_weights(layer, seed)
-    return layer
-
-
-def norm_params(norm):
-    return to_numpy(norm.gamma), to_numpy(norm.beta), norm.epsilon
-
-
-def mlp_params(mlp):
-    return (
-        to_numpy(mlp.fc1.kernel),
-        to_numpy(mlp.fc1.bias),
-        to_numpy(mlp.fc2.kernel),
-        to_numpy(mlp.fc2.bias),
-    )
-
-
-def batch_norm_params(bn):
-    return (
-        to_numpy(bn.moving_mean),
-        to_numpy(bn.moving_variance),
-        to_numpy(bn.gamma),
-        to_numpy(bn.beta),
-        bn.epsilon,
-    )
 
 
 # --------------------------------------------------------------------------

@@ -1,23 +1,16 @@
 """PatchEmbedding and ShiftedPatchTokenization against NumPy references."""
 
-import keras
 import numpy as np
 import pytest
 
 from kvision.layers import PatchEmbedding
 from kvision.layers import ShiftedPatchTokenization
 from tests import numpy_reference as ref
+from tests.helpers import to_numpy
+from tests.layers.parity import random_array
 
 RTOL = 1e-4
 ATOL = 1e-5
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-def random_array(shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
 
 def spt_reference(layer, images, shift, directions):

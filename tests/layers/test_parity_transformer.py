@@ -1,27 +1,16 @@
 """TransformerBlock against a NumPy pre-norm transformer block."""
 
-import keras
 import numpy as np
 import pytest
 
 from kvision.layers import TransformerBlock
 from tests import numpy_reference as ref
+from tests.helpers import to_numpy
+from tests.layers.parity import dense_params
+from tests.layers.parity import norm_params
 
 RTOL = 1e-4
 ATOL = 1e-5
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-def norm_params(norm):
-    return to_numpy(norm.gamma), to_numpy(norm.beta), norm.epsilon
-
-
-def dense_params(dense):
-    bias = None if dense.bias is None else to_numpy(dense.bias)
-    return to_numpy(dense.kernel), bias
 
 
 def transformer_reference(block, x):
