@@ -116,8 +116,9 @@ PAPER_RECIPES = {
         name="convnext_imagenet",
         source=(
             "A ConvNet for the 2020s (arXiv:2201.03545), Appendix A.1: AdamW "
-            "4e-3 at batch 4096, 300 epochs, 20 warm-up, RandAugment (9, "
-            "0.5), MixUp 0.8, CutMix 1.0, erasing 0.25, smoothing 0.1"
+            "4e-3 at batch 4096, 300 epochs, 20 warm-up, RandAugment "
+            "(2 ops, magnitude 9 of 10), MixUp 0.8, CutMix 1.0, erasing "
+            "0.25, smoothing 0.1"
         ),
         epochs=300,
         batch_size=4096,
@@ -127,7 +128,7 @@ PAPER_RECIPES = {
         label_smoothing=0.1,
         drop_path_rate=0.1,
         rand_augment_ops=2,
-        rand_augment_factor=0.5,
+        rand_augment_factor=0.9,
         mixup=0.8,
         cutmix=1.0,
         erasing=0.25,
