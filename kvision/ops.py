@@ -128,3 +128,54 @@ def attention_probabilities(query, key, scale, mask_diagonal=False):
         logits = ops.where(diagonal, ops.cast(-1e30, "float32"), logits)
     probabilities = ops.softmax(logits, axis=-1)
     return ops.cast(probabilities, query.dtype)
+
+
+def depthwise_conv_shifted(images, kernel, padding="same"):
+    """Stride-1 depthwise convolution as ``k * k`` shifted multiply-adds.
+
+    Numerically the same as ``keras.ops.depthwise_conv`` with unit strides,
+    dilation and depth multiplier. XLA on CPU runs the grouped convolution
+    behind ``DepthwiseConv2D`` several times slower than TensorFlow or
+    PyTorch do; written as slices and elementwise products it fuses into a
+    few loops instead (see ``benchmarks/depthwise.py``).
+
+    Args:
+        images: NHWC tensor ``(B, H, W, C)``.
+        kernel: ``(kh, kw, C, 1)``, the layout of ``DepthwiseConv2D.kernel``.
+        padding: ``"same"`` (zero padding, the extra row/column after the
+            image for even kernels, like Keras) or ``"valid"``.
+
+    Returns:
+        ``(B, H, W, C)`` for ``"same"``, ``(B, H - kh + 1, W - kw + 1, C)``
+        for ``"valid"``.
+
+    Example:
+
+    >>> x = keras.random.normal((2, 8, 8, 3), seed=0)
+    >>> w = keras.random.normal((3, 3, 3, 1), seed=1)
+    >>> reference = keras.ops.depthwise_conv(x, w, 1, padding="same")
+    >>> float(ops.max(ops.abs(depthwise_conv_shifted(x, w) - reference))) < 1e-5
+    True
+    """
+    kernel_h, kernel_w = kernel.shape[0], kernel.shape[1]
+    if padding == "same":
+        before_h, before_w = (kernel_h - 1) // 2, (kernel_w - 1) // 2
+        images = ops.pad(
+            images,
+            [
+                [0, 0],
+                [before_h, kernel_h - 1 - before_h],
+                [before_w, kernel_w - 1 - before_w],
+                [0, 0],
+            ],
+        )
+    out_h = images.shape[1] - kernel_h + 1
+    out_w = images.shape[2] - kernel_w + 1
+    outputs = None
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            term = (
+                images[:, i : i + out_h, j : j + out_w, :] * kernel[i, j, :, 0]
+            )
+            outputs = term if outputs is None else outputs + term
+    return outputs

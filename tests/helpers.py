@@ -68,11 +68,17 @@ def init_parameters(cls):
     for klass in cls.__mro__:
         if klass is keras.layers.Layer:
             break
-        if "__init__" not in vars(klass):
-            continue
-        for param in inspect.signature(klass.__init__).parameters.values():
-            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
-                names.add(param.name)
+        if "__init__" in vars(klass):
+            params = inspect.signature(klass.__init__).parameters.values()
+            names.update(
+                p.name
+                for p in params
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            )
+        # A kvision layer that extends a public Keras layer owes that
+        # layer's arguments, not those of Keras' private bases (``rank``).
+        if not klass.__module__.startswith("kvision"):
+            break
     names.discard("self")
     return names
 

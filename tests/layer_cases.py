@@ -127,6 +127,18 @@ CASES = [
         (8, 8, 3),
     ),
     LayerCase(
+        "depthwise_conv2d_shifted",
+        layers.DepthwiseConv2D,
+        dict(kernel_size=(3, 3), padding="same", implementation="shifted"),
+        (5, 6, 4),
+    ),
+    LayerCase(
+        "depthwise_conv2d_auto",
+        layers.DepthwiseConv2D,
+        dict(kernel_size=(2, 3), activation="gelu"),
+        (5, 6, 4),
+    ),
+    LayerCase(
         "convnext_block",
         layers.ConvNeXtBlock,
         dict(drop_path_rate=0.1),

@@ -9,6 +9,7 @@ from kvision.layers.attention import MultiHeadSelfAttention
 from kvision.layers.convnext import ConvNeXtBlock
 from kvision.layers.convnext import ConvNeXtDownsampling
 from kvision.layers.convnext import ConvNeXtStem
+from kvision.layers.convolution import DepthwiseConv2D
 from kvision.layers.mixers import ConvMixerBlock
 from kvision.layers.mixers import ConvMixerStem
 from kvision.layers.mixers import MixerBlock
@@ -28,6 +29,7 @@ __all__ = [
     "ConvNeXtBlock",
     "ConvNeXtDownsampling",
     "ConvNeXtStem",
+    "DepthwiseConv2D",
     "DropPath",
     "LayerScale",
     "LocalitySelfAttention",

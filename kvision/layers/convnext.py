@@ -5,6 +5,7 @@ import keras
 from kvision import _checks
 from kvision import activations
 from kvision import ops as kv_ops
+from kvision.layers.convolution import DepthwiseConv2D
 from kvision.layers.mlp import MLP
 from kvision.layers.regularization import DropPath
 from kvision.layers.regularization import LayerScale
@@ -98,7 +99,7 @@ class ConvNeXtBlock(_ImageLayer):
     def build(self, input_shape):
         shape = _checks.nhwc_shape(self, input_shape)
         policy = self.dtype_policy
-        self.depthwise = keras.layers.DepthwiseConv2D(
+        self.depthwise = DepthwiseConv2D(
             self.kernel_size, padding="same", dtype=policy, name="depthwise"
         )
         self.norm = _layer_norm(self, "norm")

@@ -7,6 +7,7 @@ from kvision import _checks
 from kvision import _seeds
 from kvision import activations
 from kvision import ops as kv_ops
+from kvision.layers.convolution import DepthwiseConv2D
 from kvision.layers.mlp import MLP
 from kvision.layers.regularization import DropPath
 
@@ -287,7 +288,7 @@ class ConvMixerBlock(keras.layers.Layer):
     def build(self, input_shape):
         shape = _checks.nhwc_shape(self, input_shape)
         policy = self.dtype_policy
-        self.depthwise = keras.layers.DepthwiseConv2D(
+        self.depthwise = DepthwiseConv2D(
             self.kernel_size, padding="same", dtype=policy, name="depthwise"
         )
         self.pointwise = keras.layers.Dense(

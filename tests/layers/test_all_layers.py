@@ -37,6 +37,7 @@ def test_public_names_are_the_promised_ones():
         "ConvNeXtBlock",
         "DropPath",
         "LayerScale",
+        "DepthwiseConv2D",
     }
     stems = {"ConvMixerStem", "ConvNeXtStem", "ConvNeXtDownsampling"}
     assert set(layers.__all__) == promised | stems

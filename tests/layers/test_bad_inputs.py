@@ -56,6 +56,14 @@ CONSTRUCTION = [
     (lambda: L.ShiftedPatchTokenization(1, 8), "patch_size=1"),
     (lambda: L.ShiftedPatchTokenization(2, 8, token_grid=(4,)), "token_grid"),
     (lambda: L.LayerScale("small"), "init_value='small'"),
+    (
+        lambda: L.DepthwiseConv2D(3, implementation="fft"),
+        "implementation='fft'",
+    ),
+    (
+        lambda: L.DepthwiseConv2D(3, strides=2, implementation="shifted"),
+        "strides=(2, 2)",
+    ),
 ]
 
 

@@ -1,0 +1,91 @@
+"""A depthwise convolution that is fast on every backend."""
+
+import keras
+
+from kvision import _checks
+from kvision import ops as kv_ops
+
+IMPLEMENTATIONS = ("auto", "native", "shifted")
+
+
+@keras.saving.register_keras_serializable(package="kvision")
+class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """``keras.layers.DepthwiseConv2D`` with a shifted multiply-add path.
+
+    The depthwise convolution of MobileNets (Howard et al., 2017,
+    arXiv:1704.04861) that mixes space in ConvMixer (arXiv:2201.09792) and
+    ConvNeXt (arXiv:2201.03545).
+
+    Same arguments, weights and results as the Keras layer (checkpoints are
+    interchangeable), plus ``implementation``. ``"shifted"`` computes the
+    convolution with :func:`kvision.ops.depthwise_conv_shifted`; it needs
+    unit strides, dilation and depth multiplier and channels-last images.
+    ``"auto"`` takes it on the JAX backend, where XLA's CPU grouped
+    convolution is the slow path (ConvMixer and ConvNeXt are built on this
+    layer), and the native convolution elsewhere and whenever the shifted
+    path does not apply. The gain is for compiled (jitted) steps, Keras'
+    default on JAX (measured in ``benchmarks/depthwise.py``); run eagerly
+    (``jit_compile=False``) the k * k small ops cost more dispatches than one
+    convolution, so pick ``"native"`` for eager-heavy JAX code. Used by
+    :class:`kvision.layers.ConvMixerBlock` and
+    :class:`kvision.layers.ConvNeXtBlock`.
+
+    Args:
+        kernel_size: int or pair, the window size.
+        implementation: ``"auto"``, ``"native"`` or ``"shifted"``.
+        **kwargs: the arguments of ``keras.layers.DepthwiseConv2D``.
+
+    Input shape: ``(B, H, W, C)`` (or ``(B, C, H, W)``, native path only).
+    Output shape: ``(B, H', W', C * depth_multiplier)``.
+
+    Example:
+
+    >>> layer = DepthwiseConv2D(7, padding="same", implementation="shifted")
+    >>> tuple(layer(keras.ops.ones((2, 14, 14, 8))).shape)
+    (2, 14, 14, 8)
+    """
+
+    def __init__(self, kernel_size, implementation="auto", **kwargs):
+        super().__init__(kernel_size, **kwargs)
+        self.implementation = _checks.one_of(
+            "implementation", implementation, IMPLEMENTATIONS
+        )
+        if implementation == "shifted" and not self._shifted_applies():
+            raise ValueError(
+                "implementation='shifted' needs strides=1, dilation_rate=1, "
+                "depth_multiplier=1 and channels_last data. Received: "
+                f"implementation={implementation!r}, "
+                f"strides={self.strides}, dilation_rate={self.dilation_rate},"
+                f" depth_multiplier={self.depth_multiplier}, "
+                f"data_format={self.data_format!r}"
+            )
+
+    def _shifted_applies(self):
+        return (
+            tuple(self.strides) == (1, 1)
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.depth_multiplier == 1
+            and self.data_format == "channels_last"
+        )
+
+    @property
+    def uses_shifted(self):
+        """Whether ``call`` takes the shifted multiply-add path."""
+        if self.implementation == "auto":
+            return keras.backend.backend() == "jax" and self._shifted_applies()
+        return self.implementation == "shifted"
+
+    def call(self, inputs):
+        if not self.uses_shifted:
+            return super().call(inputs)
+        outputs = kv_ops.depthwise_conv_shifted(
+            inputs, self.kernel, padding=self.padding
+        )
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "implementation": self.implementation}
