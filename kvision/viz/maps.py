@@ -5,6 +5,25 @@ import math
 import keras
 import numpy as np
 
+from kvision.data.images import resize_bilinear
+from kvision.layers import MixerBlock
+
+
+def patch_grid(model, patches):
+    """``(gh, gw)`` of ``patches`` square patches over the model's images.
+
+    Patches are square, so the grid has the image's aspect ratio.
+    """
+    height, width = model.input.shape[1:3]
+    side = math.sqrt(height * width / patches)
+    grid = (round(height / side), round(width / side))
+    if grid[0] * grid[1] != patches:
+        raise ValueError(
+            f"{model.name}: {patches} patches do not tile a {height}x{width} "
+            "image in square patches."
+        )
+    return grid
+
 
 def attention_maps(model, images, batch_size=64):
     """Every transformer block's attention weights.
@@ -35,8 +54,8 @@ def cls_attention(model, images, block=-1):
     """
     maps = attention_maps(model, images)
     scores = list(maps.values())[block][:, :, 0, 1:]
-    side = math.isqrt(scores.shape[-1])
-    return scores.reshape(*scores.shape[:2], side, -1)
+    grid = patch_grid(model, scores.shape[-1])
+    return scores.reshape(*scores.shape[:2], *grid)
 
 
 def _pooled_head(model):
@@ -92,3 +111,115 @@ def class_activation_map(model, images, class_index=None):
         mu = features.mean(axis=(1, 2, 3), keepdims=True)
         features = features - mu
     return np.einsum("bhwc,cb->bhw", features, weights[:, classes])
+
+
+def token_mixing_weights(model, block=0):
+    """An MLP-Mixer block's token-mixing filters on the patch grid.
+
+    The first dense layer of a :class:`~kvision.layers.MixerBlock`'s
+    token-mixing MLP has a kernel ``(N, hidden)``: each hidden unit weighs
+    the N patches, so its column, put back on the patch grid, is a spatial
+    filter. MLP-Mixer's Figure 5 (Tolstikhin et al., arXiv:2105.01601)
+    shows them for the first blocks: some span the whole image, others a
+    small region, and many come in pairs of opposite sign.
+
+    Args:
+        model: a kvision MLP-Mixer (its blocks are named ``"block_i"``).
+        block: int, which Mixer block (negative counts from the end).
+
+    Returns:
+        ``(hidden, gh, gw)`` NumPy array: filter ``j`` is the weight each
+        patch gets in hidden unit ``j``.
+
+    Example:
+
+    >>> from kvision.models import create_model
+    >>> mixer = create_model("mixer_32px", depth=1, hidden_dim=8)
+    >>> token_mixing_weights(mixer).shape
+    (64, 8, 8)
+    """
+    names = [
+        name
+        for name in getattr(model, "feature_names", [])
+        if isinstance(model.get_layer(name), MixerBlock)
+    ]
+    if not names:
+        raise ValueError(
+            f"{model.name} has no MLP-Mixer blocks; token-mixing weights "
+            "exist only in MLP-Mixer (kvision.models.MLPMixer)."
+        )
+    if isinstance(block, bool) or not isinstance(block, int):
+        raise ValueError(f"`block` must be an int. Received: block={block!r}")
+    if not -len(names) <= block < len(names):
+        raise ValueError(
+            f"{model.name} has {len(names)} Mixer blocks. "
+            f"Received: block={block}"
+        )
+    dense = model.get_layer(names[block]).token_mlp.fc1
+    kernel = keras.ops.convert_to_numpy(dense.kernel)  # (N, hidden)
+    grid = patch_grid(model, kernel.shape[0])
+    return kernel.T.reshape(kernel.shape[1], *grid)
+
+
+def localization_score(maps, masks):
+    """How much of each map's mass lies on the object.
+
+    Each map is stretched bilinearly over its mask (``(B, h, w)`` to
+    ``(B, H, W)``, pixel centres aligned), and ``score`` is the mean over
+    images of ``sum(map * mask) / sum(map)``. A map spread evenly scores
+    the mask's area fraction, so ``uniform`` (the mean area fraction) is the
+    baseline and ``ratio = score / uniform`` says how many times better than
+    chance the map lands on the object. It is the "energy-based pointing
+    game" of Score-CAM (Wang et al., arXiv:1910.01279) with object masks
+    instead of boxes, averaged over images.
+
+    Maps must be non-negative mass. Attention and rollout are, and are used
+    as they are (subtracting their floor would inflate weak contrast into
+    a high score). Class activation maps are signed (their level is a
+    logit): a map with a negative value is shifted by its minimum so that
+    its lowest point is 0. A map with no mass (constant after the shift)
+    scores its mask's area fraction, like a uniform map.
+
+    Args:
+        maps: ``(B, h, w)`` maps (attention grids, rollout, CAMs).
+        masks: ``(B, H, W)`` boolean or 0/1 object masks, square
+            (``H == W``), e.g. from :func:`kvision.data.make_shapes`.
+
+    Returns:
+        ``{"score": float, "uniform": float, "ratio": float}``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> masks = np.zeros((1, 4, 4), bool)
+    >>> masks[0, :2, :2] = True  # a quarter of the image
+    >>> on_object = masks * 1.0  # all mass on the object
+    >>> result = localization_score(on_object, masks)
+    >>> {k: round(v, 3) for k, v in result.items()}
+    {'score': 1.0, 'uniform': 0.25, 'ratio': 4.0}
+    """
+    maps = np.asarray(maps, dtype="float64")
+    masks = np.asarray(masks)
+    if maps.ndim != 3 or masks.ndim != 3 or len(maps) != len(masks):
+        raise ValueError(
+            "`maps` must be (B, h, w) and `masks` (B, H, W) with the same B. "
+            f"Received: maps.shape={maps.shape}, masks.shape={masks.shape}"
+        )
+    if masks.shape[1] != masks.shape[2]:
+        raise ValueError(
+            "`masks` must be square (H == W), as the bilinear resize makes "
+            f"square maps. Received: masks.shape={masks.shape}"
+        )
+    masks = masks.astype("float64")
+    if np.any((masks != 0) & (masks != 1)):
+        raise ValueError("`masks` must be boolean or hold only 0 and 1.")
+    lowest = maps.min(axis=(1, 2), keepdims=True)
+    maps = maps - np.minimum(lowest, 0.0)
+    maps = resize_bilinear(maps, masks.shape[1]).astype("float64")
+    area = masks.mean(axis=(1, 2))
+    mass = maps.sum(axis=(1, 2))
+    inside = (maps * masks).sum(axis=(1, 2))
+    shares = np.where(mass > 0, inside / np.where(mass > 0, mass, 1.0), area)
+    score, uniform = float(shares.mean()), float(area.mean())
+    ratio = score / uniform if uniform > 0 else float("nan")
+    return {"score": score, "uniform": uniform, "ratio": ratio}
