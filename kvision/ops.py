@@ -157,6 +157,8 @@ def depthwise_conv_shifted(images, kernel, padding="same"):
     >>> float(ops.max(ops.abs(depthwise_conv_shifted(x, w) - reference))) < 1e-5
     True
     """
+    images = ops.convert_to_tensor(images)
+    kernel = ops.convert_to_tensor(kernel, dtype=images.dtype)
     kernel_h, kernel_w = kernel.shape[0], kernel.shape[1]
     if padding == "same":
         before_h, before_w = (kernel_h - 1) // 2, (kernel_w - 1) // 2

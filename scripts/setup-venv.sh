@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the project's virtual environment in .venv with the
-# three Keras backends and the dev tools, pinned by .ci/constraints.txt.
+# three Keras backends, the dev tools and the notebook tools (jupytext,
+# nbclient, and ipykernel, whose "python3" kernelspec lands in the venv so
+# notebooks execute with the venv's Python), pinned by .ci/constraints.txt.
 # Usage: bash scripts/setup-venv.sh   (then: source .venv/bin/activate)
 set -euo pipefail
 cd "$(dirname "$0")/.."

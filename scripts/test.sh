@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up .venv, lints, then runs the whole test suite once
-# per Keras backend, each in its own process. Fails if any backend fails.
+# per Keras backend, each in its own process, then checks the docs site in a
+# browser. Fails if any step fails (KVISION_SKIP_DOCS=1 skips the docs).
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,15 @@ for backend in ${KVISION_BACKENDS:-tensorflow jax torch}; do
     "$@" || status=1
   echo "== $backend took $((SECONDS - start)) s"
 done
+
+# The docs site: strict build with smoke-sized tutorials, then browser checks
+# in headless Chromium (installed by the script when missing).
+if [ "${KVISION_SKIP_DOCS:-0}" != 1 ]; then
+  echo "== docs site"
+  start=$SECONDS
+  bash scripts/check-docs.sh --junitxml="$reports/docs.xml" || status=1
+  echo "== docs took $((SECONDS - start)) s"
+fi
 
 python - "$reports" <<'PY'
 import pathlib

@@ -133,7 +133,7 @@ CASES = [
         (5, 6, 4),
     ),
     LayerCase(
-        "depthwise_conv2d_auto",
+        "depthwise_conv2d_native",
         layers.DepthwiseConv2D,
         dict(kernel_size=(2, 3), activation="gelu"),
         (5, 6, 4),

@@ -5,7 +5,7 @@ import keras
 from kvision import _checks
 from kvision import ops as kv_ops
 
-IMPLEMENTATIONS = ("auto", "native", "shifted")
+IMPLEMENTATIONS = ("native", "shifted")
 
 
 @keras.saving.register_keras_serializable(package="kvision")
@@ -20,19 +20,17 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     interchangeable), plus ``implementation``. ``"shifted"`` computes the
     convolution with :func:`kvision.ops.depthwise_conv_shifted`; it needs
     unit strides, dilation and depth multiplier and channels-last images.
-    ``"auto"`` takes it on the JAX backend, where XLA's CPU grouped
-    convolution is the slow path (ConvMixer and ConvNeXt are built on this
-    layer), and the native convolution elsewhere and whenever the shifted
-    path does not apply. The gain is for compiled (jitted) steps, Keras'
-    default on JAX (measured in ``benchmarks/depthwise.py``); run eagerly
-    (``jit_compile=False``) the k * k small ops cost more dispatches than one
-    convolution, so pick ``"native"`` for eager-heavy JAX code. Used by
-    :class:`kvision.layers.ConvMixerBlock` and
+    On JAX, XLA's CPU grouped convolution is the slow path and a compiled
+    training step of ConvMixer-256/8 ran 1.7x (ConvNeXt-32px 1.9x) faster
+    with ``"shifted"`` (``benchmarks/depthwise.py``); run eagerly, its
+    k * k small ops cost more than one convolution. The default stays
+    ``"native"`` until the choice can follow compilation automatically.
+    Used by :class:`kvision.layers.ConvMixerBlock` and
     :class:`kvision.layers.ConvNeXtBlock`.
 
     Args:
         kernel_size: int or pair, the window size.
-        implementation: ``"auto"``, ``"native"`` or ``"shifted"``.
+        implementation: ``"native"`` or ``"shifted"``.
         **kwargs: the arguments of ``keras.layers.DepthwiseConv2D``.
 
     Input shape: ``(B, H, W, C)`` (or ``(B, C, H, W)``, native path only).
@@ -45,7 +43,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     (2, 14, 14, 8)
     """
 
-    def __init__(self, kernel_size, implementation="auto", **kwargs):
+    def __init__(self, kernel_size, implementation="native", **kwargs):
         super().__init__(kernel_size, **kwargs)
         self.implementation = _checks.one_of(
             "implementation", implementation, IMPLEMENTATIONS
@@ -71,8 +69,6 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     @property
     def uses_shifted(self):
         """Whether ``call`` takes the shifted multiply-add path."""
-        if self.implementation == "auto":
-            return keras.backend.backend() == "jax" and self._shifted_applies()
         return self.implementation == "shifted"
 
     def call(self, inputs):

@@ -72,13 +72,9 @@ def test_gradients_of_both_paths_agree():
     )
 
 
-def test_auto_takes_the_shifted_path_on_jax_only():
-    layer = DepthwiseConv2D(3, padding="same")
-    assert layer.uses_shifted == (keras.backend.backend() == "jax")
-    strided = DepthwiseConv2D(3, strides=2)
-    assert not strided.uses_shifted
-    multiplied = DepthwiseConv2D(3, depth_multiplier=2)
-    assert not multiplied.uses_shifted
+def test_native_is_the_default():
+    assert not DepthwiseConv2D(3, padding="same").uses_shifted
+    assert DepthwiseConv2D(3, implementation="shifted").uses_shifted
 
 
 def test_shifted_op_matches_keras_op():
