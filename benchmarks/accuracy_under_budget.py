@@ -105,6 +105,7 @@ def linear_probe(dataset, image_size, seed, quick):
         "image_size": image_size,
         "train_seconds": round(seconds, 2),
         "total_seconds": round(seconds, 2),
+        # A one-thread fit, so its wall time stands in for its CPU time.
         "cpu_seconds": round(seconds, 2),
         "test_accuracy": round(float(probe.score(features(x_test), y_test)), 4),
     }
