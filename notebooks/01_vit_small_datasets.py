@@ -118,7 +118,6 @@ OUTPUT_DIR = os.environ.get(
 # %matplotlib inline
 import json
 import pathlib
-import time
 
 import keras
 import numpy as np
@@ -130,9 +129,8 @@ from kvision import viz
 from kvision.data import class_names
 from kvision.data import load_dataset
 from kvision.models import create_model
-from kvision.training import build_optimizer
 from kvision.training import get_recipe
-from kvision.training.fit import AugmentedBatches
+from kvision.training.fit import fit_model
 
 out = pathlib.Path(OUTPUT_DIR)
 out.mkdir(parents=True, exist_ok=True)
@@ -253,28 +251,15 @@ temperature_init = keras.ops.convert_to_numpy(
 # models see the same batches in the same order. Flips are off for digits.
 
 # %%
-test_data = (
-    x_test / 255.0,
-    keras.utils.to_categorical(y_test, NUM_CLASSES),
-)
 histories, seconds, accuracy = {}, {}, {}
 for label, model in models.items():
-    batches = AugmentedBatches(x_train, y_train, NUM_CLASSES, recipe, SEED)
-    model.compile(
-        optimizer=build_optimizer(recipe, model, len(batches)),
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=recipe.label_smoothing
-        ),
-        metrics=["accuracy"],
-    )
     print(f"== {label}")
-    start = time.perf_counter()
-    history = model.fit(
-        batches, epochs=recipe.epochs, validation_data=test_data, verbose=2
+    result = fit_model(
+        model, recipe, (x_train, y_train), (x_test, y_test), SEED, verbose=2
     )
-    seconds[label] = time.perf_counter() - start
-    histories[label] = history.history
-    accuracy[label] = float(model.evaluate(*test_data, verbose=0)[1])
+    histories[label] = result.history
+    seconds[label] = result.train_seconds
+    accuracy[label] = result.test_accuracy
     print(f"{label}: test accuracy {accuracy[label]:.3f}")
 
 # %%

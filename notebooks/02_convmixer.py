@@ -115,7 +115,6 @@ OUTPUT_DIR = os.environ.get(
 # %matplotlib inline
 import json
 import pathlib
-import time
 
 import keras
 import numpy as np
@@ -125,9 +124,8 @@ from kvision import viz
 from kvision.data import class_names
 from kvision.data import load_dataset
 from kvision.models import create_model
-from kvision.training import build_optimizer
 from kvision.training import get_recipe
-from kvision.training.fit import AugmentedBatches
+from kvision.training.fit import fit_model
 
 out = pathlib.Path(OUTPUT_DIR)
 out.mkdir(parents=True, exist_ok=True)
@@ -224,41 +222,20 @@ fig
 # `get_recipe` holds the paper's recipe as data: AdamW, a one-cycle
 # learning rate (up to the peak at 40 % of training, down to 1/20 of it at
 # 80 %, then to zero), gradient clipping and, for CIFAR, RandAugment and
-# random erasing. `AugmentedBatches` applies the augmentation with Keras
-# layers, so the same code runs on every backend. Horizontal flips make
-# no sense for digits, so they are off there.
-
+# random erasing. `fit_model` compiles the model with the recipe's
+# optimizer and loss and trains it on batches augmented with Keras layers,
+# so the same code runs on every backend. Horizontal flips make no sense
+# for digits, so they are off there.
 
 # %%
-def fit(model, recipe, validate=True):
-    """Trains ``model`` with ``recipe``; returns the history and seconds."""
-    batches = AugmentedBatches(x_train, y_train, NUM_CLASSES, recipe, SEED)
-    model.compile(
-        optimizer=build_optimizer(recipe, model, len(batches)),
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=recipe.label_smoothing
-        ),
-        metrics=["accuracy"],
-    )
-    start = time.perf_counter()
-    history = model.fit(
-        batches,
-        epochs=recipe.epochs,
-        validation_data=test_data if validate else None,
-        verbose=2 if validate else 0,
-    )
-    return history.history, time.perf_counter() - start
-
-
-test_data = (
-    x_test / 255.0,
-    keras.utils.to_categorical(y_test, NUM_CLASSES),
-)
 recipe = get_recipe("convmixer_256_8", kind=RECIPE, epochs=EPOCHS)
 recipe = recipe.replace(flip=DATASET != "digits")
 print(recipe)
-history, train_seconds = fit(model, recipe)
-test_loss, test_accuracy = model.evaluate(*test_data, verbose=0)
+result = fit_model(
+    model, recipe, (x_train, y_train), (x_test, y_test), SEED, verbose=2
+)
+history, train_seconds = result.history, result.train_seconds
+test_accuracy = result.test_accuracy
 print(f"test accuracy {test_accuracy:.3f} after {train_seconds:.0f} s")
 
 # %%
@@ -344,16 +321,23 @@ for patch_size in SWEEP["patches"]:
             dim=SWEEP["dim"],
             depth=SWEEP["depth"],
         )
-        _, seconds = fit(small, sweep_recipe, validate=False)
-        _, accuracy = small.evaluate(*test_data, verbose=0)
+        result = fit_model(
+            small,
+            sweep_recipe,
+            (x_train, y_train),
+            (x_test, y_test),
+            SEED,
+            verbose=0,
+            validate_each_epoch=False,
+        )
         sweep.append(
             dict(
                 patch_size=patch_size,
                 kernel_size=kernel_size,
                 receptive_field_px=patch_size
                 * (1 + SWEEP["depth"] * (kernel_size - 1)),
-                test_accuracy=float(accuracy),
-                train_seconds=round(seconds, 1),
+                test_accuracy=result.test_accuracy,
+                train_seconds=round(result.train_seconds, 1),
             )
         )
         print(sweep[-1])

@@ -112,7 +112,6 @@ OUTPUT_DIR = os.environ.get(
 # %matplotlib inline
 import json
 import pathlib
-import time
 
 import keras
 import numpy as np
@@ -123,9 +122,8 @@ from kvision import viz
 from kvision.data import class_names
 from kvision.data import load_dataset
 from kvision.models import create_model
-from kvision.training import build_optimizer
 from kvision.training import get_recipe
-from kvision.training.fit import AugmentedBatches
+from kvision.training.fit import fit_model
 
 out = pathlib.Path(OUTPUT_DIR)
 out.mkdir(parents=True, exist_ok=True)
@@ -270,28 +268,15 @@ recipe = recipe.replace(
     flip=DATASET != "digits",
 )
 print(recipe)
-test_data = (
-    x_test / 255.0,
-    keras.utils.to_categorical(y_test, NUM_CLASSES),
+result = fit_model(
+    model, recipe, (x_train, y_train), (x_test, y_test), SEED, verbose=2
 )
-batches = AugmentedBatches(x_train, y_train, NUM_CLASSES, recipe, SEED)
-model.compile(
-    optimizer=build_optimizer(recipe, model, len(batches)),
-    loss=keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=recipe.label_smoothing
-    ),
-    metrics=["accuracy"],
-)
-start = time.perf_counter()
-history = model.fit(
-    batches, epochs=recipe.epochs, validation_data=test_data, verbose=2
-)
-train_seconds = time.perf_counter() - start
-test_loss, test_accuracy = model.evaluate(*test_data, verbose=0)
+history, train_seconds = result.history, result.train_seconds
+test_accuracy = result.test_accuracy
 print(f"test accuracy {test_accuracy:.3f} after {train_seconds:.0f} s")
 
 # %%
-fig = viz.plot_history(history.history)
+fig = viz.plot_history(history)
 fig.savefig(out / "training_curves.png", dpi=100)
 fig
 

@@ -2,11 +2,16 @@
 
 import inspect
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
 
 BATCH = 3
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def random_input(case, batch=BATCH, seed=0):
@@ -173,3 +178,28 @@ def check_mixed_precision(case, policy):
         assert np.isfinite(to_numpy(keras.ops.cast(tensor, "float32"))).all()
     for weight in layer.weights:
         assert weight.dtype == "float32", weight.path
+
+
+def run_module(module, *args, tmp_path, backend=None, timeout=900):
+    """Runs ``python -m module *args`` from the repository root, in a fresh
+    process on ``backend`` (default: this one) with its own Keras home;
+    fails the test with the end of stderr if it fails.
+
+    Returns:
+        the ``subprocess.CompletedProcess`` (text stdout and stderr).
+    """
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend or keras.backend.backend(),
+        KERAS_HOME=str(tmp_path / "keras_home"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

@@ -1,41 +1,31 @@
-"""The accuracy-under-budget benchmark runs end to end (smoke size)."""
+"""The benchmarks run end to end (smoke size) and report what they measure."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import keras
+import pytest
 
 from benchmarks import accuracy_under_budget as bench
+from benchmarks import throughput
+from benchmarks import throughput_report
+from tests import helpers
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def test_quick_benchmark_writes_json_table_and_plot(tmp_path):
-    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras_home"))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.accuracy_under_budget",
-            "--quick",
-            "--models",
-            "sl_vit_32px",
-            "--datasets",
-            "shapes",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
+    helpers.run_module(
+        "benchmarks.accuracy_under_budget",
+        "--quick",
+        "--models",
+        "sl_vit_32px",
+        "--datasets",
+        "shapes",
+        "--out",
+        tmp_path,
+        tmp_path=tmp_path,
         timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
 
     backend = keras.backend.backend()
     record = json.loads((tmp_path / f"accuracy_{backend}.json").read_text())
@@ -118,3 +108,106 @@ def test_report_combines_backends_and_lists_each_baseline_once(tmp_path):
     assert "| convmixer_256_8 | 16 | 128 | depth=2 |" in table
     png = (tmp_path / "accuracy_vs_time.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE)
+
+
+def test_quick_throughput_run_writes_json_table_and_plot(tmp_path):
+    backend = keras.backend.backend()
+    helpers.run_module(
+        "benchmarks.throughput",
+        "--quick",
+        "--backends",
+        backend,
+        "--models",
+        "convmixer_256_8",
+        "--out",
+        tmp_path,
+        tmp_path=tmp_path,
+    )
+    result = json.loads((tmp_path / "throughput.json").read_text())
+    assert result["quick"] is True
+    rows = {
+        (r["kind"], r["backend"], r.get("depthwise")) for r in result["rows"]
+    }
+    assert ("matmul", "numpy", None) in rows
+    assert ("matmul", backend, None) in rows
+    assert ("model", backend, "auto") in rows
+    if backend == "jax":  # before and after the depthwise fix
+        assert ("model", "jax", "native") in rows
+    if backend == "torch":
+        assert ("model", throughput.REFERENCE, "native") in rows
+    for row in result["rows"]:
+        if row["kind"] == "model":
+            assert row["model"] == "convmixer_256_8"
+            assert row["overrides"] == {"depth": 1}
+            assert row["train"]["images_per_second"] > 0
+            assert row["infer"]["images_per_second"] > 0
+            assert row["train"]["peak_rss_mb"] > row["rss_before_model_mb"] > 0
+    table = (tmp_path / "throughput.md").read_text()
+    assert "quick mode" in table.lower()
+    assert f"| convmixer_256_8 | {backend} |" in table
+    png = (tmp_path / "throughput.png").read_bytes()
+    assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
+
+
+def _row(backend, model, train, infer=100.0, depthwise="auto", flops=1e9):
+    phase = {"peak_rss_mb": 500.0}
+    return {
+        "kind": "model",
+        "backend": backend,
+        "model": model,
+        "depthwise": depthwise,
+        "parameters": 1000,
+        "forward_flops": int(flops),
+        "train": dict(phase, images_per_second=train),
+        "infer": dict(phase, images_per_second=infer),
+    }
+
+
+def test_targets_follow_the_measured_numbers():
+    rows = [
+        {"kind": "matmul", "backend": "numpy", "gflops_per_second": 100.0},
+        _row("tensorflow", "mixer_32px", train=12.0),
+        _row("jax", "mixer_32px", train=5.0),
+        _row("jax", "mixer_32px", train=1.0, depthwise="native"),
+        _row("torch", "mixer_32px", train=8.0),
+        _row(
+            throughput.REFERENCE, "mixer_32px", train=10.0, depthwise="native"
+        ),
+    ]
+    table = throughput_report.summarize({"rows": rows})
+    tf = next(r for r in table if r["backend"] == "tensorflow")
+    # 3 forward passes of 1 GFLOP per image at 12 images/s, of 100 GFLOP/s.
+    assert tf["train_gflops_per_second"] == pytest.approx(36.0)
+    assert tf["train_peak_fraction"] == pytest.approx(0.36)
+    assert tf["vs_reference"] == pytest.approx(1.2)
+    checks = {c["target"]: c for c in throughput_report.targets(table)}
+    assert checks["best backend trains as fast as native PyTorch"]["met"] == (
+        "yes"
+    )
+    gap = checks["every backend within 2x"]
+    assert gap["met"] == "no"
+    assert gap["value"] == "jax 2.40x slower than tensorflow"
+    assert checks["training at 30% of matmul peak"]["met"] == "yes"
+
+
+def test_a_target_missed_by_less_than_the_noise_says_so():
+    rows = [
+        _row("torch", "vit_32px", train=98.0),
+        _row(throughput.REFERENCE, "vit_32px", train=100.0),
+        _row("jax", "vit_32px", train=90.0),
+    ]
+    checks = throughput_report.targets(
+        throughput_report.summarize({"rows": rows})
+    )
+    verdicts = {c["target"]: c["met"] for c in checks}
+    assert verdicts == {
+        "best backend trains as fast as native PyTorch": "within noise",
+        "every backend within 2x": "yes",
+    }
+
+
+def test_timing_repeats_until_both_minimums_are_reached():
+    calls = []
+    timing = throughput.Timing(warmup=2, min_repeats=4, min_seconds=0.0)
+    median, times = timing.seconds_per_call(lambda: calls.append(1))
+    assert len(calls) == 6 and len(times) == 4 and median >= 0

@@ -2,10 +2,7 @@
 
 import importlib.util
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -35,17 +32,9 @@ def test_saved_layers_load_under_another_backend(tmp_path):
         model.save(tmp_path / f"{case.id}.keras")
         np.savez(tmp_path / f"{case.id}.npz", x=x, **arrays)
 
-    env = dict(os.environ, KERAS_BACKEND=reader)
-    env["KERAS_HOME"] = str(tmp_path / "keras_home")
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.cross_backend_load", str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = helpers.run_module(
+        "tests.cross_backend_load", tmp_path, tmp_path=tmp_path, backend=reader
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["backend"] == reader
     assert set(report["cases"]) == {case.id for case in CASES}

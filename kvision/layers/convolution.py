@@ -5,7 +5,23 @@ import keras
 from kvision import _checks
 from kvision import ops as kv_ops
 
-IMPLEMENTATIONS = ("native", "shifted")
+IMPLEMENTATIONS = ("auto", "native", "shifted")
+
+
+def compiling_on_jax():
+    """Whether the current call is being traced for compilation by JAX.
+
+    Under ``jax.jit`` every new array is a tracer, while an eager call (even
+    one differentiated with ``jax.grad``) makes a concrete array. The check
+    goes by class name so that library code never imports JAX.
+    """
+    if keras.backend.backend() != "jax":
+        return False
+    probe = keras.ops.ones(())
+    return any(
+        cls.__name__ == "Tracer" and cls.__module__.startswith("jax")
+        for cls in type(probe).__mro__
+    )
 
 
 @keras.saving.register_keras_serializable(package="kvision")
@@ -17,20 +33,27 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     ConvNeXt (arXiv:2201.03545).
 
     Same arguments, weights and results as the Keras layer (checkpoints are
-    interchangeable), plus ``implementation``. ``"shifted"`` computes the
-    convolution with :func:`kvision.ops.depthwise_conv_shifted`; it needs
-    unit strides, dilation and depth multiplier and channels-last images.
-    On JAX, XLA's CPU grouped convolution is the slow path and a compiled
-    training step of ConvMixer-256/8 ran 1.7x (ConvNeXt-32px 1.9x) faster
-    with ``"shifted"`` (``benchmarks/depthwise.py``); run eagerly, its
-    k * k small ops cost more than one convolution. The default stays
-    ``"native"`` until the choice can follow compilation automatically.
+    interchangeable), plus ``implementation``:
+
+    - ``"native"``: the Keras convolution.
+    - ``"shifted"``: :func:`kvision.ops.depthwise_conv_shifted`, ``k * k``
+      shifted multiply-adds; needs unit strides, dilation and depth
+      multiplier and channels-last images.
+    - ``"auto"`` (default): shifted where it wins, native elsewhere. XLA's
+      CPU grouped convolution is JAX's slow path, and the shifted form fuses
+      into a few loops once compiled, so ``"auto"`` takes it when JAX is
+      tracing the call for compilation (``fit``/``predict`` with the default
+      ``jit_compile``) and the layer's settings allow it. Run eagerly, its
+      ``k * k`` small ops cost more than one convolution, and TensorFlow's
+      and PyTorch's own kernels are fast, so everything else stays native
+      (measured in ``benchmarks/depthwise.py``).
+
     Used by :class:`kvision.layers.ConvMixerBlock` and
     :class:`kvision.layers.ConvNeXtBlock`.
 
     Args:
         kernel_size: int or pair, the window size.
-        implementation: ``"native"`` or ``"shifted"``.
+        implementation: ``"auto"``, ``"native"`` or ``"shifted"``.
         **kwargs: the arguments of ``keras.layers.DepthwiseConv2D``.
 
     Input shape: ``(B, H, W, C)`` (or ``(B, C, H, W)``, native path only).
@@ -43,7 +66,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     (2, 14, 14, 8)
     """
 
-    def __init__(self, kernel_size, implementation="native", **kwargs):
+    def __init__(self, kernel_size, implementation="auto", **kwargs):
         super().__init__(kernel_size, **kwargs)
         self.implementation = _checks.one_of(
             "implementation", implementation, IMPLEMENTATIONS
@@ -68,7 +91,9 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
     @property
     def uses_shifted(self):
-        """Whether ``call`` takes the shifted multiply-add path."""
+        """Whether a call made now takes the shifted multiply-add path."""
+        if self.implementation == "auto":
+            return self._shifted_applies() and compiling_on_jax()
         return self.implementation == "shifted"
 
     def call(self, inputs):

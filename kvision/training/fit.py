@@ -1,5 +1,6 @@
 """Train a registered model on a small dataset with its paper's recipe."""
 
+import dataclasses
 import inspect
 import json
 import pathlib
@@ -69,6 +70,98 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.x))
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit_model` measured.
+
+    Attributes:
+        history: ``keras.callbacks.History.history``: per-epoch ``loss``,
+            ``accuracy`` and, with test data, ``val_loss``/``val_accuracy``.
+        train_seconds: wall time of ``fit`` (training and per-epoch
+            validation).
+        test_loss: loss on the test data after training, or ``None``.
+        test_accuracy: accuracy on the test data after training, or ``None``.
+    """
+
+    history: dict
+    train_seconds: float
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+
+
+def fit_model(
+    model,
+    recipe,
+    train_data,
+    test_data=None,
+    seed=0,
+    verbose="auto",
+    validate_each_epoch=True,
+):
+    """Compiles and trains ``model`` with a recipe, then evaluates it.
+
+    The recipe's AdamW and learning-rate schedule (through
+    :func:`kvision.training.build_optimizer`), label-smoothed cross-entropy
+    and augmentation (:class:`AugmentedBatches`): the one training set-up
+    that :func:`train`, the notebooks and the benchmarks share.
+
+    Args:
+        model: a Keras model ending in logits for ``num_classes`` classes.
+        recipe: a :class:`kvision.training.Recipe`.
+        train_data: ``(images, labels)``: NHWC images in [0, 255] (uint8 or
+            float) and integer labels.
+        test_data: the same for the final evaluation (and the validation
+            after every epoch), or ``None``.
+        seed: int, the order of the batches and the augmentation.
+        verbose: passed to ``fit``.
+        validate_each_epoch: bool; ``False`` evaluates on ``test_data`` only
+            once, after training (a cheaper sweep).
+
+    Returns:
+        A :class:`FitResult`.
+
+    Example:
+
+    >>> from kvision import data, models, training
+    >>> (x, y), test = data.load_dataset("digits", num_train=64, num_test=32)
+    >>> model = models.create_model("mixer_32px", depth=1)
+    >>> recipe = training.get_recipe("mixer_32px", batch_size=32, epochs=1)
+    >>> result = fit_model(model, recipe, (x, y), test, verbose=0)
+    >>> sorted(result.history)
+    ['accuracy', 'loss', 'val_accuracy', 'val_loss']
+    """
+    x, y = train_data
+    num_classes = model.output_shape[-1]
+    batches = AugmentedBatches(x, y, num_classes, recipe, seed)
+    model.compile(
+        optimizer=recipes.build_optimizer(recipe, model, len(batches)),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=recipe.label_smoothing
+        ),
+        metrics=["accuracy"],
+    )
+    validation = None
+    if test_data is not None:
+        x_test, y_test = test_data
+        validation = (
+            np.asarray(x_test, "float32") / 255.0,
+            keras.utils.to_categorical(y_test, num_classes),
+        )
+    start = time.perf_counter()
+    history = model.fit(
+        batches,
+        epochs=recipe.epochs,
+        validation_data=validation if validate_each_epoch else None,
+        verbose=verbose,
+    )
+    result = FitResult(history.history, time.perf_counter() - start)
+    if validation is not None:
+        test_loss, test_accuracy = model.evaluate(*validation, verbose=0)
+        result.test_loss = float(test_loss)
+        result.test_accuracy = float(test_accuracy)
+    return result
 
 
 def _model_overrides(model_name, recipe, image_size, num_classes):
@@ -149,21 +242,9 @@ def train(
         **_model_overrides(model_name, chosen, image_size, num_classes),
         **model_overrides,
     )
-    batches = AugmentedBatches(x, y, num_classes, chosen, seed)
-    model.compile(
-        optimizer=recipes.build_optimizer(chosen, model, len(batches)),
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=chosen.label_smoothing
-        ),
-        metrics=["accuracy"],
+    result = fit_model(
+        model, chosen, (x, y), (x_test, y_test), seed=seed, verbose=verbose
     )
-    test = (x_test / 255.0, keras.utils.to_categorical(y_test, num_classes))
-    start = time.perf_counter()
-    history = model.fit(
-        batches, epochs=chosen.epochs, validation_data=test, verbose=verbose
-    )
-    seconds = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(*test, verbose=0)
     metrics = {
         "model": model_name,
         "dataset": dataset,
@@ -175,19 +256,21 @@ def train(
         "parameters": int(
             sum(np.prod(w.shape) for w in model.trainable_weights)
         ),
-        "train_seconds": round(seconds, 2),
-        "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
+        "train_seconds": round(result.train_seconds, 2),
+        "test_loss": result.test_loss,
+        "test_accuracy": result.test_accuracy,
     }
     if out is not None:
-        _write_outputs(pathlib.Path(out), model, metrics, history, x_test)
+        _write_outputs(
+            pathlib.Path(out), model, metrics, result.history, x_test
+        )
     return metrics
 
 
 def _write_outputs(out, model, metrics, history, x_test):
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    curves = {k: [float(v) for v in vs] for k, vs in history.items()}
     (out / "history.json").write_text(json.dumps(curves, indent=2) + "\n")
     viz.plot_history(curves).savefig(out / "training_curves.png", dpi=100)
     shown = x_test[:8]

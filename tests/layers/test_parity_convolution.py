@@ -72,9 +72,123 @@ def test_gradients_of_both_paths_agree():
     )
 
 
-def test_native_is_the_default():
-    assert not DepthwiseConv2D(3, padding="same").uses_shifted
+@pytest.mark.parametrize("block_bytes", [1, 2100, 2**20])
+@pytest.mark.parametrize(
+    "kernel_size,padding", [((3, 3), "same"), ((4, 2), "valid")]
+)
+def test_shifted_gradients_in_batch_blocks_match_native(
+    monkeypatch, block_bytes, kernel_size, padding
+):
+    # 5 images in blocks of 1, of 2 or 4 (zero images padded on) and all at
+    # once: the blocked kernel gradient of the JAX path must not depend on it.
+    monkeypatch.setattr(kv_ops, "KERNEL_GRADIENT_BLOCK_BYTES", block_bytes)
+    x = random_array((5, 6, 7, 3))
+    target = random_array((5, 6, 7, 3), seed=5)
+
+    def trained_weights(conv):
+        model_input = keras.Input((6, 7, 3))
+        layer = DepthwiseConv2D(
+            kernel_size, padding=padding, implementation=conv
+        )
+        model = keras.Model(model_input, layer(model_input))
+        layer.set_weights(
+            [random_array((*kernel_size, 3, 1), seed=2), np.zeros(3, "f4")]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        y = target[:, : model.output_shape[1], : model.output_shape[2]]
+        model.train_on_batch(x, y)
+        return layer.get_weights()
+
+    for got, want in zip(
+        trained_weights("shifted"), trained_weights("native"), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_auto_is_the_default_and_explicit_choices_are_fixed():
+    assert DepthwiseConv2D(3).implementation == "auto"
     assert DepthwiseConv2D(3, implementation="shifted").uses_shifted
+    assert not DepthwiseConv2D(3, implementation="native").uses_shifted
+    # Eager calls stay native on every backend.
+    assert not DepthwiseConv2D(3, padding="same").uses_shifted
+
+
+def _count_shifted_calls(monkeypatch):
+    calls = []
+    shifted = kv_ops.depthwise_conv_shifted
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return shifted(*args, **kwargs)
+
+    monkeypatch.setattr(kv_ops, "depthwise_conv_shifted", counting)
+    return calls
+
+
+def _compiled_model(layer, jit_compile):
+    model_input = keras.Input((6, 6, 3))
+    model = keras.Model(model_input, layer(model_input))
+    if keras.backend.backend() == "torch":
+        jit_compile = "auto"  # torch.compile is not what this is about
+    model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
+    return model
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_auto_matches_native_in_fit_and_predict(jit_compile):
+    x = random_array((2, 6, 6, 3))
+    y = random_array((2, 6, 6, 3), seed=4)
+    auto = _compiled_model(DepthwiseConv2D(3, padding="same"), jit_compile)
+    native = _compiled_model(
+        DepthwiseConv2D(3, padding="same", implementation="native"),
+        jit_compile,
+    )
+    native.set_weights(auto.get_weights())
+    np.testing.assert_allclose(
+        auto.predict_on_batch(x),
+        native.predict_on_batch(x),
+        rtol=RTOL,
+        atol=ATOL,
+    )
+    auto.train_on_batch(x, y)
+    native.train_on_batch(x, y)
+    for got, want in zip(auto.get_weights(), native.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_auto_stays_native_when_run_eagerly(monkeypatch):
+    calls = _count_shifted_calls(monkeypatch)
+    model = _compiled_model(DepthwiseConv2D(3, padding="same"), False)
+    x = random_array((2, 6, 6, 3))
+    model.predict_on_batch(x)
+    model.train_on_batch(x, x)
+    del calls[:]  # the first calls also trace shapes symbolically
+    model.predict_on_batch(x)
+    model.train_on_batch(x, x)
+    model.layers[-1](x)
+    assert not calls
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="the shifted path is for XLA"
+)
+def test_auto_takes_the_shifted_path_when_jax_compiles(monkeypatch):
+    import jax
+
+    calls = _count_shifted_calls(monkeypatch)
+    x = random_array((2, 6, 6, 3))
+    layer = DepthwiseConv2D(3, padding="same")
+    eager = to_numpy(layer(x))
+    assert not calls
+    compiled = jax.jit(lambda images: layer(images))(x)
+    assert calls
+    np.testing.assert_allclose(to_numpy(compiled), eager, rtol=RTOL, atol=ATOL)
+
+    strided = DepthwiseConv2D(3, strides=2)
+    strided(x)
+    del calls[:]
+    jax.jit(lambda images: strided(images))(x)
+    assert not calls
 
 
 def test_shifted_op_matches_keras_op():

@@ -9,6 +9,10 @@ import sys
 import keras
 import pytest
 
+from kvision import data
+from kvision import models
+from kvision.training import get_recipe
+from kvision.training.fit import fit_model
 from kvision.training.fit import train
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -39,6 +43,38 @@ def test_train_writes_metrics_and_figures_and_reproduces(tmp_path):
     assert len(history["loss"]) == 2 and "val_accuracy" in history
     for name in ("training_curves.png", "maps.png"):
         assert (tmp_path / "a" / name).stat().st_size > 5_000
+
+
+def test_fit_model_validates_as_asked_and_evaluates_at_the_end():
+    train_data, test_data = data.load_dataset(
+        "digits", image_size=16, num_train=64, num_test=40
+    )
+    recipe = get_recipe("sl_vit_32px", batch_size=32, epochs=2)
+
+    def fitted(**kwargs):
+        keras.utils.set_random_seed(0)
+        model = models.create_model(
+            "sl_vit_32px", input_shape=(16, 16, 3), **TINY_VIT
+        )
+        return model, fit_model(model, recipe, train_data, verbose=0, **kwargs)
+
+    model, each_epoch = fitted(test_data=test_data)
+    assert len(each_epoch.history["val_accuracy"]) == 2
+    assert each_epoch.train_seconds > 0
+    x_test, y_test = test_data
+    _, accuracy = model.evaluate(
+        x_test.astype("float32") / 255.0,
+        keras.utils.to_categorical(y_test, 10),
+        verbose=0,
+    )
+    assert each_epoch.test_accuracy == pytest.approx(float(accuracy))
+
+    _, at_end = fitted(test_data=test_data, validate_each_epoch=False)
+    assert sorted(at_end.history) == ["accuracy", "loss"]
+    assert at_end.test_accuracy == pytest.approx(each_epoch.test_accuracy)
+
+    _, untested = fitted()
+    assert untested.test_accuracy is None and untested.test_loss is None
 
 
 def test_paper_recipe_with_mixing_trains_a_convnet(tmp_path):

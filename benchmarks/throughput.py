@@ -1,0 +1,429 @@
+"""Throughput and hardware efficiency of every small model on every backend.
+
+One command measures, for each CPU-sized registered model on TensorFlow,
+JAX and PyTorch, and for the same architecture written in native PyTorch
+(:mod:`benchmarks.torch_reference`):
+
+- training throughput: images/s of full training steps at batch 64
+  (forward, loss, backward and an AdamW update; ``train_on_batch`` after
+  ``compile`` with the defaults a user gets, so JAX and TensorFlow compile
+  the step and PyTorch runs eagerly);
+- inference throughput: images/s of ``predict_on_batch`` at batch 256;
+- parameters, analytic FLOPs per image (:mod:`benchmarks.flops`), the
+  achieved GFLOP/s and their fraction of the machine's float32 matmul peak,
+  measured in the same run (a square matmul in NumPy and in each backend;
+  the best one is the peak);
+- peak resident memory of the training and of the inference phase.
+
+Every measurement runs in a process of its own (the Keras backend is fixed
+at import, and memory peaks stay per model): warm-up calls first (the
+first one compiles), then the median of timed repeats. On JAX, ConvMixer
+and ConvNeXt are also measured with the native depthwise convolution, the
+path before ``DepthwiseConv2D(implementation="auto")``.
+
+    python -m benchmarks.throughput                # everything, ~15 min
+    python -m benchmarks.throughput --backends jax --models mixer_32px
+    python -m benchmarks.throughput --report-only  # tables and plot again
+
+Results go to ``--out`` (default ``benchmarks/results``):
+``throughput.json``, ``throughput.md`` (tables and the targets of issue #8)
+and ``throughput.png``.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.budgets import SMALL_MODELS as MODELS
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+REPO = pathlib.Path(__file__).resolve().parents[1]
+BACKENDS = ("tensorflow", "jax", "torch")
+REFERENCE = "torch-native"
+DEPTHWISE_MODELS = ("convmixer_256_8", "convnext_32px")
+TRAIN_BATCH, INFER_BATCH = 64, 256
+MATMUL_SIZE = 2048
+
+
+class Timing:
+    """How long to measure: warm-up calls, then repeats until both
+    ``min_repeats`` and ``min_seconds`` are reached (at most
+    ``max_repeats``)."""
+
+    def __init__(
+        self, warmup=2, min_repeats=5, min_seconds=3.0, max_repeats=30
+    ):
+        self.warmup = warmup
+        self.min_repeats = min_repeats
+        self.min_seconds = min_seconds
+        self.max_repeats = max_repeats
+
+    def seconds_per_call(self, step):
+        """The median wall time of ``step()``, and every timed call."""
+        for _ in range(self.warmup):
+            step()
+        times = []
+        start = time.perf_counter()
+        while len(times) < self.max_repeats and (
+            len(times) < self.min_repeats
+            or time.perf_counter() - start < self.min_seconds
+        ):
+            begin = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - begin)
+        return statistics.median(times), times
+
+
+QUICK = {"timing": dict(warmup=1, min_repeats=1, min_seconds=0.0), "batch": 8}
+# Shrinks each family for --quick (the smoke test), same code paths.
+QUICK_OVERRIDES = {
+    "vit_32px": {"depth": 1},
+    "sl_vit_32px": {"depth": 1},
+    "convmixer_256_8": {"depth": 1},
+    "mixer_32px": {"depth": 1},
+    "convnext_32px": {"depths": (1, 1, 1, 1)},
+}
+
+
+# --- measurements, in the child processes --------------------------------
+
+
+def _memory_mb(field):
+    """A field of /proc/self/status in MB (Linux), or None elsewhere."""
+    try:
+        status = pathlib.Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def _reset_peak_memory():
+    # Writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so that each
+    # phase gets its own peak; where it is refused the peak is cumulative.
+    try:
+        pathlib.Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _phase(step, timing, batch):
+    per_phase = _reset_peak_memory()
+    median, times = timing.seconds_per_call(step)
+    return {
+        "images_per_second": round(batch / median, 2),
+        "median_seconds": round(median, 5),
+        "repeats": len(times),
+        "spread": round((max(times) - min(times)) / median, 3),
+        "peak_rss_mb": _memory_mb("VmHWM"),
+        "peak_is_per_phase": per_phase,
+    }
+
+
+def _inputs(batch, shape, num_classes, channels_first=False):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(batch, *shape)).astype("float32")
+    if channels_first:
+        images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    labels = rng.integers(0, num_classes, size=batch)
+    return images, labels
+
+
+def measure_kvision(name, timing, batches, overrides, depthwise):
+    """Train and inference throughput of a kvision model on this backend."""
+    import keras
+
+    from benchmarks import flops
+    from kvision import layers
+    from kvision import models
+
+    baseline = _memory_mb("VmRSS")
+    keras.utils.set_random_seed(0)
+    model = models.create_model(name, **overrides)
+    if depthwise != "auto":
+        for layer in model._flatten_layers():
+            if isinstance(layer, layers.DepthwiseConv2D):
+                layer.implementation = depthwise
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    shape, classes = model.input_shape[1:], model.output_shape[-1]
+    x, y = _inputs(batches["train"], shape, classes)
+    train = _phase(lambda: model.train_on_batch(x, y), timing, len(x))
+    x, _ = _inputs(batches["infer"], shape, classes)
+    infer = _phase(lambda: model.predict_on_batch(x), timing, len(x))
+    return {
+        "parameters": model.count_params(),
+        "forward_flops": flops.forward_flops(model),
+        "jit_compile": bool(model.jit_compile),
+        "depthwise": depthwise,
+        "rss_before_model_mb": baseline,
+        "train": train,
+        "infer": infer,
+    }
+
+
+def measure_reference(name, timing, batches, overrides):
+    """The same measurements for the native PyTorch model (eager)."""
+    import torch
+
+    from benchmarks import torch_reference
+    from kvision import models
+
+    baseline = _memory_mb("VmRSS")
+    torch.manual_seed(0)
+    model = torch_reference.build_reference(name, **overrides)
+    config = {**models.model_config(name), **overrides}
+    shape, classes = config["input_shape"], config["num_classes"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, y = _inputs(batches["train"], shape, classes, channels_first=True)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    model.train()
+    train = _phase(train_step, timing, len(x))
+    images, _ = _inputs(batches["infer"], shape, classes, channels_first=True)
+    images = torch.from_numpy(images)
+    model.eval()
+
+    def infer_step():
+        with torch.inference_mode():
+            return model(images).numpy()
+
+    infer = _phase(infer_step, timing, len(images))
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "jit_compile": False,
+        "depthwise": "native",
+        "rss_before_model_mb": baseline,
+        "train": train,
+        "infer": infer,
+    }
+
+
+def measure_matmul(backend, timing, size=MATMUL_SIZE):
+    """GFLOP/s of a float32 ``size x size`` matmul in NumPy or a backend."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype="float32") for _ in "ab")
+    if backend == "numpy":
+
+        def step():
+            return a @ b
+    else:
+        import keras
+
+        a, b = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)
+
+        def step():
+            # Back to NumPy so that asynchronous backends finish the product.
+            return keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+
+    median, times = timing.seconds_per_call(step)
+    return {
+        "size": size,
+        "gflops_per_second": round(2 * size**3 / median / 1e9, 2),
+        "repeats": len(times),
+    }
+
+
+def _versions():
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    for module in ("keras", "tensorflow", "jax", "torch"):
+        if module in sys.modules:
+            versions[module] = sys.modules[module].__version__
+    return versions
+
+
+def run_child(args):
+    timing = Timing(**QUICK["timing"]) if args.quick else Timing()
+    batch = QUICK["batch"] if args.quick else None
+    batches = {"train": batch or TRAIN_BATCH, "infer": batch or INFER_BATCH}
+    overrides = QUICK_OVERRIDES.get(args.model, {}) if args.quick else {}
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    if args.child == "matmul":
+        size = 256 if args.quick else MATMUL_SIZE
+        row = measure_matmul(args.backend, timing, size)
+    elif args.backend == REFERENCE:
+        row = measure_reference(args.model, timing, batches, overrides)
+    else:
+        row = measure_kvision(
+            args.model, timing, batches, overrides, args.depthwise
+        )
+    row.update(
+        kind=args.child,
+        model=args.model,
+        backend=args.backend,
+        train_batch=batches["train"],
+        infer_batch=batches["infer"],
+        overrides=overrides,
+        seconds=round(time.perf_counter() - start, 1),
+        load_before=round(load_before, 2),
+        load_after=round(os.getloadavg()[0], 2),
+        threads=_threads(),
+        versions=_versions(),
+    )
+    pathlib.Path(args.record).write_text(json.dumps(row) + "\n")
+
+
+def _threads():
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    return os.cpu_count()
+
+
+# --- orchestration ---------------------------------------------------------
+
+
+def jobs(models, backends):
+    """Every (kind, backend, model, depthwise) the run measures, in order."""
+    planned = [("matmul", "numpy", None, "auto")]
+    planned += [("matmul", b, None, "auto") for b in backends if b in BACKENDS]
+    for model in models:
+        for backend in backends:
+            planned.append(("model", backend, model, "auto"))
+            if backend == "jax" and model in DEPTHWISE_MODELS:
+                planned.append(("model", backend, model, "native"))
+    return planned
+
+
+def _child_backend(backend):
+    # The native reference and the NumPy matmul load Keras only to read
+    # model configurations; torch is the backend that imports nothing more.
+    return "torch" if backend in (REFERENCE, "numpy") else backend
+
+
+def run_job(kind, backend, model, depthwise, quick, workdir):
+    record = workdir / f"{kind}-{backend}-{model}-{depthwise}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.throughput",
+        "--child",
+        kind,
+        "--backend",
+        backend,
+        "--depthwise",
+        depthwise,
+        "--record",
+        str(record),
+    ]
+    command += ["--model", model] if model else []
+    command += ["--quick"] if quick else []
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=_child_backend(backend),
+        KERAS_HOME=str(workdir / "keras"),
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    done = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{kind} {backend} {model} failed:\n{done.stderr[-4000:]}"
+        )
+    return json.loads(record.read_text())
+
+
+def run(args):
+    import tempfile
+
+    from benchmarks import throughput_report
+
+    backends = list(args.backends)
+    if "torch" in backends and not args.no_reference:
+        backends.append(REFERENCE)
+    planned = jobs(args.models, backends)
+    rows, start = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, (kind, backend, model, depthwise) in enumerate(planned, 1):
+            row = run_job(
+                kind, backend, model, depthwise, args.quick, pathlib.Path(tmp)
+            )
+            rows.append(row)
+            print(
+                f"[{number}/{len(planned)}] {throughput_report.describe(row)}",
+                flush=True,
+            )
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "quick": args.quick,
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        },
+        "train_batch": QUICK["batch"] if args.quick else TRAIN_BATCH,
+        "infer_batch": QUICK["batch"] if args.quick else INFER_BATCH,
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "rows": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "throughput.json").write_text(json.dumps(result, indent=1))
+    throughput_report.write(args.out)
+    print(f"total {result['total_seconds']} s; results in {args.out}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument(
+        "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS
+    )
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: tiny, one repeat"
+    )
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the native PyTorch models",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild throughput.md/png from throughput.json",
+    )
+    # The child processes' own arguments.
+    parser.add_argument("--child", choices=("model", "matmul"))
+    parser.add_argument("--backend")
+    parser.add_argument("--model")
+    parser.add_argument("--depthwise", default="auto")
+    parser.add_argument("--record")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown --models {unknown}; choose from {MODELS}")
+    if args.child:
+        run_child(args)
+    elif args.report_only:
+        from benchmarks import throughput_report
+
+        throughput_report.write(args.out)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
