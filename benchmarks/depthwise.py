@@ -5,7 +5,7 @@ inference of the models built on depthwise convolutions, once with every
 ``kvision.layers.DepthwiseConv2D`` set to each implementation. One backend
 per process:
 
-    KERAS_BACKEND=jax python benchmarks/depthwise.py --out benchmarks/results
+    KERAS_BACKEND=jax python -m benchmarks.depthwise --out benchmarks/results
 
 writes ``depthwise_<backend>.json``; ``--table`` prints the markdown table
 of every result file in ``--out``.
@@ -14,45 +14,29 @@ of every result file in ``--out``.
 import argparse
 import json
 import pathlib
-import statistics
-import time
 
-import numpy as np
-
-MODELS = ("convmixer_256_8", "convnext_32px")
-
-
-def _median_seconds(step, repeats):
-    step()  # compiles
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from benchmarks import throughput
 
 
 def measure(model_name, implementation, batch_size, repeats):
     import keras
 
-    from kvision import layers
     from kvision import models
 
     keras.utils.set_random_seed(0)
     model = models.create_model(model_name)
-    for layer in model._flatten_layers():
-        if isinstance(layer, layers.DepthwiseConv2D):
-            layer.implementation = implementation
+    throughput.force_depthwise(model, implementation)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    rng = np.random.default_rng(0)
-    x = rng.uniform(size=(batch_size, *model.input_shape[1:])).astype("f4")
-    y = rng.integers(0, 10, size=batch_size)
-    train = _median_seconds(lambda: model.train_on_batch(x, y), repeats)
-    infer = _median_seconds(lambda: model.predict_on_batch(x), repeats)
+    x, y = throughput.random_batch(batch_size, model.input_shape[1:], 10)
+    # Two warm-up calls (the first compiles), then exactly ``repeats``.
+    timing = throughput.Timing(
+        warmup=2, min_repeats=repeats, min_seconds=0.0, max_repeats=repeats
+    )
+    train, _ = timing.seconds_per_call(lambda: model.train_on_batch(x, y))
+    infer, _ = timing.seconds_per_call(lambda: model.predict_on_batch(x))
     return {
         "model": model_name,
         "implementation": implementation,
@@ -67,7 +51,7 @@ def run(out, batch_size, repeats):
     backend = keras.backend.backend()
     rows = [
         measure(name, implementation, batch_size, repeats)
-        for name in MODELS
+        for name in throughput.DEPTHWISE_MODELS
         for implementation in ("native", "shifted")
     ]
     result = {

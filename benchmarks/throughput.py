@@ -132,7 +132,8 @@ def _phase(step, timing, batch):
     }
 
 
-def _inputs(batch, shape, num_classes, channels_first=False):
+def random_batch(batch, shape, num_classes, channels_first=False):
+    """Seeded float32 images in [0, 1) and integer labels."""
     rng = np.random.default_rng(0)
     images = rng.uniform(size=(batch, *shape)).astype("float32")
     if channels_first:
@@ -141,29 +142,36 @@ def _inputs(batch, shape, num_classes, channels_first=False):
     return images, labels
 
 
+def force_depthwise(model, implementation):
+    """Sets every ``kvision.layers.DepthwiseConv2D`` of ``model`` to
+    ``implementation`` (``"native"``, ``"shifted"`` or ``"auto"``)."""
+    from kvision import layers
+
+    for layer in model._flatten_layers():
+        if isinstance(layer, layers.DepthwiseConv2D):
+            layer.implementation = implementation
+
+
 def measure_kvision(name, timing, batches, overrides, depthwise):
     """Train and inference throughput of a kvision model on this backend."""
     import keras
 
     from benchmarks import flops
-    from kvision import layers
     from kvision import models
 
     baseline = _memory_mb("VmRSS")
     keras.utils.set_random_seed(0)
     model = models.create_model(name, **overrides)
     if depthwise != "auto":
-        for layer in model._flatten_layers():
-            if isinstance(layer, layers.DepthwiseConv2D):
-                layer.implementation = depthwise
+        force_depthwise(model, depthwise)
     model.compile(
         optimizer=keras.optimizers.AdamW(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     shape, classes = model.input_shape[1:], model.output_shape[-1]
-    x, y = _inputs(batches["train"], shape, classes)
+    x, y = random_batch(batches["train"], shape, classes)
     train = _phase(lambda: model.train_on_batch(x, y), timing, len(x))
-    x, _ = _inputs(batches["infer"], shape, classes)
+    x, _ = random_batch(batches["infer"], shape, classes)
     infer = _phase(lambda: model.predict_on_batch(x), timing, len(x))
     return {
         "parameters": model.count_params(),
@@ -190,7 +198,7 @@ def measure_reference(name, timing, batches, overrides):
     shape, classes = config["input_shape"], config["num_classes"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    x, y = _inputs(batches["train"], shape, classes, channels_first=True)
+    x, y = random_batch(batches["train"], shape, classes, channels_first=True)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
 
     def train_step():
@@ -202,7 +210,9 @@ def measure_reference(name, timing, batches, overrides):
 
     model.train()
     train = _phase(train_step, timing, len(x))
-    images, _ = _inputs(batches["infer"], shape, classes, channels_first=True)
+    images, _ = random_batch(
+        batches["infer"], shape, classes, channels_first=True
+    )
     images = torch.from_numpy(images)
     model.eval()
 

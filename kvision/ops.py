@@ -140,8 +140,8 @@ def depthwise_conv_shifted(images, kernel, padding="same"):
     few loops instead (see ``benchmarks/depthwise.py``). On JAX the
     gradient is written by hand the same way: the input gradient as shifted
     multiply-adds with the flipped kernel, the kernel gradient summed over
-    cache-sized batch blocks in a loop (a ConvMixer-256/8 training step went
-    from 23 to 43 images/s).
+    cache-sized batch blocks in a loop (ConvMixer-256/8 trained at 23, then
+    33-43 images/s; ``benchmarks/results/throughput.md``).
 
     Args:
         images: NHWC tensor ``(B, H, W, C)``.

@@ -211,3 +211,12 @@ def test_timing_repeats_until_both_minimums_are_reached():
     timing = throughput.Timing(warmup=2, min_repeats=4, min_seconds=0.0)
     median, times = timing.seconds_per_call(lambda: calls.append(1))
     assert len(calls) == 6 and len(times) == 4 and median >= 0
+
+
+def test_depthwise_benchmark_measures_each_path():
+    from benchmarks import depthwise
+
+    row = depthwise.measure("convnext_32px", "native", batch_size=2, repeats=1)
+    assert row["implementation"] == "native"
+    assert row["train_images_per_second"] > 0
+    assert row["infer_images_per_second"] > 0

@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import pathlib
 
 import keras
 import numpy as np
@@ -15,7 +14,6 @@ from tests.layer_cases import CASES
 # of the suite together cover every backend as a writer and as a reader.
 NEXT_BACKEND = {"tensorflow": "jax", "jax": "torch", "torch": "tensorflow"}
 MODULE_OF = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_saved_layers_load_under_another_backend(tmp_path):

@@ -8,7 +8,7 @@ from kvision import ops as kv_ops
 IMPLEMENTATIONS = ("auto", "native", "shifted")
 
 
-def compiling_on_jax():
+def _compiling_on_jax():
     """Whether the current call is being traced for compilation by JAX.
 
     Under ``jax.jit`` every new array is a tracer, while an eager call (even
@@ -93,7 +93,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     def uses_shifted(self):
         """Whether a call made now takes the shifted multiply-add path."""
         if self.implementation == "auto":
-            return self._shifted_applies() and compiling_on_jax()
+            return self._shifted_applies() and _compiling_on_jax()
         return self.implementation == "shifted"
 
     def call(self, inputs):
