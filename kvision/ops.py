@@ -92,34 +92,67 @@ def drop_path(inputs, rate, seed_generator):
     return inputs * mask / ops.cast(keep, inputs.dtype)
 
 
-def attention_probabilities(query, key, scale, mask_diagonal=False):
-    """Softmax attention weights ``softmax(Q Kᵀ · scale)``, per head.
-
-    The one place kvision computes attention weights. Logits and softmax are
-    computed in float32 whatever the inputs' dtype, so ``mixed_float16`` does
-    not overflow; the result is cast back to the query's dtype.
+def attention_logits(query, key, scale):
+    """Scaled attention logits ``Q Kᵀ · scale`` in float32, per head.
 
     Args:
-        query: ``(B, heads, N, head_dim)``.
-        key: ``(B, heads, M, head_dim)``.
+        query: ``(..., heads, N, head_dim)``; any leading axes (batch,
+            windows, ...) are carried through.
+        key: ``(..., heads, M, head_dim)``.
+        scale: a Python float, or a ``(heads,)`` tensor (a per-head
+            temperature, as in Locality Self-Attention).
+
+    Returns:
+        float32 ``(..., heads, N, M)``.
+    """
+    logits = ops.einsum(
+        "...qd,...kd->...qk",
+        ops.cast(query, "float32"),
+        ops.cast(key, "float32"),
+    )
+    if isinstance(scale, (int, float)):
+        return logits * scale
+    return logits * ops.reshape(ops.cast(scale, "float32"), (-1, 1, 1))
+
+
+def attention_probabilities(
+    query, key, scale, mask_diagonal=False, bias=None, logits_transform=None
+):
+    """Softmax attention weights ``softmax(Q Kᵀ · scale + bias)``, per head.
+
+    The one place kvision computes attention weights: every attention layer
+    (global, windowed, class, talking-heads, channel-group) calls it. Logits
+    and softmax are computed in float32 whatever the inputs' dtype, so
+    ``mixed_float16`` does not overflow; the result is cast back to the
+    query's dtype.
+
+    Args:
+        query: ``(..., heads, N, head_dim)``; leading axes are carried
+            through (``(B, heads, N, d)`` for global attention,
+            ``(B, windows, heads, N, d)`` for windowed attention).
+        key: ``(..., heads, M, head_dim)``.
         scale: a Python float, or a ``(heads,)`` tensor (per-head
             temperature, as in Locality Self-Attention).
         mask_diagonal: if True (requires ``N == M``), every token's attention
             to itself is removed before the softmax, so its probability is
             exactly zero (LSA's diagonal masking).
+        bias: optional tensor added to the float32 logits before the
+            softmax, broadcastable to ``(..., heads, N, M)``: Swin's relative
+            position bias, or an additive mask (large negative values keep
+            pairs apart).
+        logits_transform: optional callable applied to the float32 logits
+            (after ``bias``, before the diagonal mask and the softmax), e.g.
+            CaiT's talking-heads mixing across the head axis.
 
     Returns:
-        ``(B, heads, N, M)`` probabilities summing to one over the last axis.
+        ``(..., heads, N, M)`` probabilities summing to one over the last
+        axis.
     """
-    logits = ops.einsum(
-        "bhqd,bhkd->bhqk",
-        ops.cast(query, "float32"),
-        ops.cast(key, "float32"),
-    )
-    if isinstance(scale, (int, float)):
-        logits = logits * scale
-    else:
-        logits = logits * ops.reshape(ops.cast(scale, "float32"), (-1, 1, 1))
+    logits = attention_logits(query, key, scale)
+    if bias is not None:
+        logits = logits + ops.cast(bias, "float32")
+    if logits_transform is not None:
+        logits = ops.cast(logits_transform(logits), "float32")
     if mask_diagonal:
         size = logits.shape[-1]
         diagonal = ops.eye(size, dtype="bool")
