@@ -5,6 +5,8 @@ received, so that a wrong call fails at construction or build time instead of
 deep inside a backend kernel.
 """
 
+import math
+
 import keras
 
 
@@ -115,3 +117,45 @@ def divisible_image(layer, shape, patch_size, what="image size"):
             f"{type(layer).__name__}: the {what} ({height}x{width}) must be "
             f"divisible by `patch_size`. Received: patch_size={patch_size}"
         )
+
+
+def token_grid_argument(value):
+    """Validates an optional ``(rows, columns)`` token grid argument."""
+    if value is None:
+        return None
+    value = tuple(value)
+    if len(value) != 2:
+        raise ValueError(
+            "`token_grid` must be a pair (rows, columns). "
+            f"Received: token_grid={value!r}"
+        )
+    for size in value:
+        positive_int("token_grid", size)
+    return value
+
+
+def token_grid(layer, input_shape, num_class_tokens, grid):
+    """The ``(rows, columns)`` of the visual tokens of ``(B, N, D)`` input.
+
+    The first ``num_class_tokens`` tokens are not on the grid. ``grid`` is
+    the layer's ``token_grid`` argument; ``None`` infers a square grid.
+    """
+    input_rank(layer, input_shape, (3,), "(batch, tokens, channels)")
+    static_dims(layer, input_shape, [1, 2], "token count and width")
+    visual = input_shape[1] - num_class_tokens
+    if grid is not None:
+        if grid[0] * grid[1] != visual:
+            raise ValueError(
+                f"`token_grid` {grid} holds {grid[0] * grid[1]} tokens but "
+                f"the input has {visual} visual tokens. Received: "
+                f"input_shape={tuple(input_shape)}"
+            )
+        return grid
+    side = math.isqrt(max(visual, 0))
+    if visual < 1 or side * side != visual:
+        raise ValueError(
+            f"Cannot infer a square grid from {visual} visual tokens: pass "
+            f"`token_grid`. Received: input_shape={tuple(input_shape)}, "
+            f"num_class_tokens={num_class_tokens}"
+        )
+    return side, side

@@ -61,8 +61,13 @@ def shift_images(images, shift, directions="diagonal"):
     Args:
         images: tensor ``(B, H, W, C)`` with static ``H`` and ``W``.
         shift: int >= 1, the displacement in pixels.
-        directions: ``"diagonal"`` (up-left, up-right, down-left, down-right;
-            the paper's default) or ``"cardinal"`` (left, right, up, down).
+        directions: ``"diagonal"`` (the paper's default) or
+            ``"cardinal"``. The crop window moves up-left, up-right,
+            down-left and down-right of the original (cardinal: left,
+            right, up, down), the names of the official code, so the image
+            content moves the opposite way: in the first diagonal copy it
+            sits ``shift`` pixels lower and further right, with zeros along
+            the top and left edges.
 
     Returns:
         Tensor ``(B, H, W, 5 * C)``: the original first, then the four copies.
@@ -287,3 +292,128 @@ def _valid_shifted_with_blocked_gradient(images, kernel):
         )
 
     return _valid_shifted(images, kernel), gradient
+
+
+def window_partition(images, window_size):
+    """Cuts NHWC maps into non-overlapping square windows of tokens.
+
+    The windowing of the Swin Transformer (Liu et al., 2021,
+    arXiv:2103.14030): the same cut as :func:`patchify`, keeping each
+    window's tokens apart instead of flattening them into one vector.
+
+    Args:
+        images: tensor ``(B, H, W, C)`` with static ``H``, ``W``, ``C``, both
+            ``H`` and ``W`` divisible by ``window_size``.
+        window_size: int, side of the square windows.
+
+    Returns:
+        Tensor ``(B, num_windows, window_size**2, C)``. Windows are in
+        row-major order over the ``(H // w, W // w)`` grid and the tokens of
+        a window in row-major order inside it; flattening the first two axes
+        gives the official code's batch-major ``(B * num_windows, ...)``.
+
+    Example:
+
+    >>> x = keras.ops.reshape(keras.ops.arange(16.0), (1, 4, 4, 1))
+    >>> w = window_partition(x, 2)
+    >>> tuple(w.shape), keras.ops.convert_to_numpy(w[0, 1, :, 0]).tolist()
+    ((1, 4, 4, 1), [2.0, 3.0, 6.0, 7.0])
+    """
+    _, height, width, channels = images.shape
+    windows = (height // window_size) * (width // window_size)
+    x = patchify(images, window_size)
+    return ops.reshape(x, (-1, windows, window_size**2, channels))
+
+
+def window_reverse(windows, window_size, height, width):
+    """Inverse of :func:`window_partition`: windows back to NHWC maps.
+
+    Args:
+        windows: tensor ``(B, num_windows, window_size**2, C)`` laid out as
+            :func:`window_partition` returns it.
+        window_size: int, side of the square windows.
+        height: int, height of the map (a multiple of ``window_size``).
+        width: int, width of the map (a multiple of ``window_size``).
+
+    Returns:
+        Tensor ``(B, height, width, C)``.
+    """
+    channels = windows.shape[-1]
+    w = window_size
+    x = ops.reshape(windows, (-1, height // w, width // w, w, w, channels))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (-1, height, width, channels))
+
+
+def unfold(images, kernel_size, strides, padding):
+    """Overlapping square patches of NHWC images, flattened to tokens.
+
+    The "soft split" of Tokens-to-Token ViT (Yuan et al., 2021,
+    arXiv:2101.11986): PyTorch's ``nn.Unfold`` (zero padding, then every
+    ``kernel_size`` window ``strides`` apart), written as padding and strided
+    slices so that it runs the same on every backend.
+
+    Args:
+        images: tensor ``(B, H, W, C)`` with static ``H``, ``W``, ``C``.
+        kernel_size: int, side of the square windows.
+        strides: int, step between windows.
+        padding: int, zeros added on every side first.
+
+    Returns:
+        Tensor ``(B, out_h * out_w, kernel_size**2 * C)`` with
+        ``out_h = (H + 2 * padding - kernel_size) // strides + 1`` (same for
+        the width). Windows are in row-major order and each is flattened as
+        ``(row, col, channel)`` like :func:`patchify`; ``nn.Unfold`` orders
+        it ``(channel, row, col)``, which only matters when porting weights.
+
+    Example:
+
+    >>> x = keras.ops.reshape(keras.ops.arange(16.0), (1, 4, 4, 1))
+    >>> tokens = unfold(x, kernel_size=3, strides=2, padding=1)
+    >>> tuple(tokens.shape)
+    (1, 4, 9)
+    >>> keras.ops.convert_to_numpy(tokens[0, 0]).tolist()
+    [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 4.0, 5.0]
+    """
+    _, height, width, channels = images.shape
+    k, s, p = kernel_size, strides, padding
+    out_h = (height + 2 * p - k) // s + 1
+    out_w = (width + 2 * p - k) // s + 1
+    x = ops.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
+    taps = [
+        x[:, i : i + s * (out_h - 1) + 1 : s, j : j + s * (out_w - 1) + 1 : s]
+        for i in range(k)
+        for j in range(k)
+    ]
+    x = ops.stack(taps, axis=3)  # (B, out_h, out_w, k * k, C)
+    return ops.reshape(x, (-1, out_h * out_w, k * k * channels))
+
+
+def sinusoidal_positions(length, dim, dtype="float32"):
+    """The fixed sine/cosine position table of Vaswani et al. (2017).
+
+    ``table[pos, j] = sin(pos / 10000^(2 * (j // 2) / dim))`` for even
+    ``j`` and the cosine of the same angle for odd ``j``, as in the
+    Tokens-to-Token ViT code (arXiv:2101.11986).
+
+    Args:
+        length: int, number of positions.
+        dim: int, width of each position's vector.
+        dtype: dtype of the result.
+
+    Returns:
+        Tensor ``(length, dim)``.
+
+    Example:
+
+    >>> table = keras.ops.convert_to_numpy(sinusoidal_positions(3, 4))
+    >>> table[0].tolist(), round(float(table[1, 0]), 4)
+    ([0.0, 1.0, 0.0, 1.0], 0.8415)
+    """
+    positions = ops.arange(length, dtype="float32")[:, None]
+    index = ops.arange(dim, dtype="int32")
+    exponent = ops.cast(2 * (index // 2), "float32") / float(dim)
+    angles = positions / ops.power(10000.0, exponent)[None, :]
+    even = ops.equal(index % 2, 0)[None, :]
+    table = ops.where(even, ops.sin(angles), ops.cos(angles))
+    return ops.cast(table, dtype)

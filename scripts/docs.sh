@@ -9,8 +9,8 @@
 #                                 (KVISION_DOCS_ADDR); Ctrl-C stops
 # Environment:
 #   KVISION_SMOKE=1          smoke-sized notebooks (seconds each; what CI uses)
-#   KERAS_BACKEND            backend the notebooks run on (default: torch, the
-#                            fastest on a CPU for these models)
+#   KERAS_BACKEND            backend the notebooks run on (default: torch; the
+#                            docs' Benchmarks page compares the backends)
 #   KVISION_DATASET          dataset of the notebooks (default: digits, offline)
 #   KVISION_DOCS_EXECUTE=0   do not execute notebooks; render the executed ones
 #                            already in build/ (or, failing that, the committed

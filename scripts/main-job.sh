@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job: sets up .venv, then executes notebook 01 (a plain ViT against
-# SL-ViT, SPT + LSA, trained under the same budget, and their attention) end
-# to end, full size, on scikit-learn's digits: offline.
+# SL-ViT, SPT + LSA, trained under the same budget over three seeds, and
+# their attention) end to end, CPU-sized, on scikit-learn's digits: offline.
 # Results in outputs/main-job/: 01_vit_small_datasets.ipynb (the executed
-# notebook, figures inline), its figures as PNGs and metrics.json.
+# notebook, figures inline), its figures as PNGs, the trained models
+# (.keras) and metrics.json.
 # Usage: bash scripts/main-job.sh   (KERAS_BACKEND picks the backend, jax by
 # default; KVISION_DATASET=shapes the other offline dataset; KVISION_SMOKE=1
 # a short run that only checks everything works)
@@ -56,8 +57,10 @@ finally:
 metrics = json.loads((out / "metrics.json").read_text())
 for label, numbers in metrics["models"].items():
     print(
-        f"{label}: test accuracy {numbers['test_accuracy']:.3f}, attention "
-        f"divergence {numbers['mean_attention_divergence']:.3f} nats"
+        f"{label}: test accuracy {numbers['test_accuracy_mean']:.3f} ± "
+        f"{numbers['test_accuracy_std']:.3f} over {len(metrics['seeds'])} "
+        f"seeds, attention divergence "
+        f"{numbers['mean_attention_divergence']:.3f} nats"
     )
 print(f"{metrics['dataset']}, {metrics['epochs']} epochs, backend "
       f"{metrics['backend']}: {time.perf_counter() - start:.0f} s in all")

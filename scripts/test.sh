@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up .venv, lints, then runs the whole test suite once
-# per Keras backend, each in its own process, then checks the docs site in a
+# per Keras backend, each in its own process, then checks the package (see
+# scripts/package.sh) and the docs site in a
 # browser. Fails if any step fails (KVISION_SKIP_DOCS=1 skips the docs).
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -uo pipefail
@@ -23,7 +24,18 @@ for backend in ${KVISION_BACKENDS:-tensorflow jax torch}; do
     python -m pytest -p no:cacheprovider --junitxml="$reports/$backend.xml" \
     "$@" || status=1
   echo "== $backend took $((SECONDS - start)) s"
+  python scripts/junit_report.py times "$reports/$backend.xml"
 done
+
+# The package: sdist and wheel, twine check, then the wheel alone in a clean
+# environment with one backend (JAX) running notebook 01 in smoke mode with
+# Colab faked (KVISION_SKIP_PACKAGE=1 skips it).
+if [ "${KVISION_SKIP_PACKAGE:-0}" != 1 ]; then
+  echo "== package check"
+  start=$SECONDS
+  bash scripts/package.sh || status=1
+  echo "== package check took $((SECONDS - start)) s"
+fi
 
 # The docs site: strict build with smoke-sized tutorials, then browser checks
 # in headless Chromium (installed by the script when missing).
@@ -34,22 +46,12 @@ if [ "${KVISION_SKIP_DOCS:-0}" != 1 ]; then
   echo "== docs took $((SECONDS - start)) s"
 fi
 
-python - "$reports" <<'PY'
-import pathlib
-import sys
-import xml.etree.ElementTree as ET
-
-totals = {"passed": 0, "failed": 0, "skipped": 0}
-for report in sorted(pathlib.Path(sys.argv[1]).glob("*.xml")):
-    suite = ET.parse(report).getroot().find("testsuite")
-    tests, skipped = int(suite.get("tests")), int(suite.get("skipped"))
-    failed = int(suite.get("failures")) + int(suite.get("errors"))
-    print(f"{report.stem}: {tests - failed - skipped} passed, {failed} "
-          f"failed, {skipped} skipped")
-    totals["passed"] += tests - failed - skipped
-    totals["failed"] += failed
-    totals["skipped"] += skipped
-print("all: {passed} passed, {failed} failed, {skipped} skipped".format(
-    **totals))
-PY
+# Seconds per test file and backend (slowest first, so growth shows), then
+# the counts of every report and the closing "all: N passed, ..." line.
+echo "== summary"
+reports_in_order=()
+for name in ${KVISION_BACKENDS:-tensorflow jax torch} docs; do
+  reports_in_order+=("$reports/$name.xml")
+done
+python scripts/junit_report.py summary "${reports_in_order[@]}"
 exit $status

@@ -1,3 +1,5 @@
+import os
+
 import keras
 import pytest
 
@@ -19,11 +21,26 @@ def _reset_keras_state():
 
 
 def pytest_collection_modifyitems(config, items):
-    """``@pytest.mark.backend("jax")`` runs a test on that backend only."""
+    """``@pytest.mark.backend("jax")`` runs a test on that backend only.
+
+    ``@pytest.mark.one_backend("jax")`` marks a slow test whose claim holds
+    on any backend (a model learns to a threshold): the suite runs it on
+    the named backend only, unless ``KVISION_EVERY_BACKEND=1`` asks for
+    every backend (to re-measure a threshold, say).
+    """
     backend = keras.backend.backend()
+    every = os.environ.get("KVISION_EVERY_BACKEND") == "1"
     for item in items:
         marker = item.get_closest_marker("backend")
         if marker is not None and backend not in marker.args:
             item.add_marker(
                 pytest.mark.skip(reason=f"needs backend {marker.args}")
+            )
+        marker = item.get_closest_marker("one_backend")
+        if marker is not None and not every and backend not in marker.args:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"runs on {marker.args[0]} (KVISION_EVERY_BACKEND"
+                    "=1 runs it here too)"
+                )
             )

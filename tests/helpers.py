@@ -37,6 +37,8 @@ def expected_shapes(layer, case, batch):
     outputs = tuple(layer.compute_output_shape(shape))
     if not case.returns_scores:
         return outputs, None
+    if case.scores_shape is not None:
+        return outputs, (batch, *case.scores_shape)
     tokens = case.input_shape[0]
     return outputs, (batch, layer.num_heads, tokens, tokens)
 

@@ -25,6 +25,7 @@ EXPECTED = {
         [
             "spt_views.png",
             "training_curves.png",
+            "lsa_layer.png",
             "attention_divergence.png",
             "attention_distance.png",
             "cls_attention_vit.png",
@@ -58,6 +59,36 @@ EXPECTED = {
         [
             "training_curves.png",
             "layer_scale.png",
+            "class_activation_maps.png",
+        ],
+    ),
+    "05_sl_family": (
+        "digits",
+        [
+            "validation_curves.png",
+            "swin_window_attention.png",
+            "cait_class_attention.png",
+            "pit_stage_attention.png",
+        ],
+    ),
+    "07_davit": (
+        "digits",
+        [
+            "attention_cost.png",
+            "training_curves.png",
+            "window_attention.png",
+            "channel_attention.png",
+            "class_activation_maps.png",
+        ],
+    ),
+    "08_metaformer": (
+        "digits",
+        [
+            "metaformer_skeleton.png",
+            "accuracy_vs_cost.png",
+            "training_curves.png",
+            "attention_maps.png",
+            "token_mixing.png",
             "class_activation_maps.png",
         ],
     ),
@@ -97,6 +128,12 @@ def test_notebook_is_paired_in_sync_and_without_outputs(source):
         f"--set-kernel python3 {relative(source)} && {fix}"
     )
     assert notebook.metadata.get("kernelspec") == text.metadata["kernelspec"]
+    # Colab opens it on a GPU runtime; kept in the .py header so that
+    # `jupytext --sync` keeps it (notebook_metadata_filter).
+    assert notebook.metadata.get("accelerator") == "GPU", (
+        f"{relative(paired)} needs `accelerator: GPU` (and `colab`) in the "
+        f"jupyter metadata of {relative(source)}'s header; see notebook 01"
+    )
     # The committed notebooks carry no outputs (see notebooks/README.md).
     executed = [
         index

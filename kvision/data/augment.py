@@ -79,12 +79,17 @@ def augmentation(
                 shift,
                 fill_mode="constant",
                 interpolation="nearest",
+                data_format="channels_last",
                 seed=seed_for("crop"),
             )
         )
     if flip:
         steps.append(
-            keras.layers.RandomFlip("horizontal", seed=seed_for("flip"))
+            keras.layers.RandomFlip(
+                "horizontal",
+                data_format="channels_last",
+                seed=seed_for("flip"),
+            )
         )
     if rand_augment_ops:
         steps.append(
@@ -92,41 +97,19 @@ def augmentation(
                 value_range=(0, 255),
                 num_ops=rand_augment_ops,
                 factor=rand_augment_factor,
+                data_format="channels_last",
                 seed=seed_for("rand_augment"),
             )
         )
     if erasing:
         steps.append(
             keras.layers.RandomErasing(
-                factor=erasing, value_range=(0, 255), seed=seed_for("erasing")
+                factor=erasing,
+                value_range=(0, 255),
+                data_format="channels_last",
+                seed=seed_for("erasing"),
             )
         )
     if len(steps) == 1:
         steps.append(keras.layers.Identity())
     return keras.Sequential(steps, name=name)
-
-
-def mix_batch(images, labels, num_classes, method="mixup", seed=None):
-    """Mixes a batch with MixUp or CutMix (Keras' layers).
-
-    Args:
-        images: float ``(B, S, S, C)``.
-        labels: int ``(B,)`` class indices.
-        num_classes: int, for the one-hot targets.
-        method: ``"mixup"`` (alpha 0.2) or ``"cutmix"``.
-        seed: optional int seed.
-
-    Returns:
-        ``(images, soft_labels)`` with ``soft_labels`` of shape
-        ``(B, num_classes)``, rows summing to one.
-    """
-    _checks.one_of("method", method, {"mixup", "cutmix"})
-    _checks.positive_int("num_classes", num_classes)
-    layer = (
-        keras.layers.MixUp(alpha=0.2, seed=seed)
-        if method == "mixup"
-        else keras.layers.CutMix(seed=seed)
-    )
-    one_hot = keras.ops.one_hot(labels, num_classes)
-    mixed = layer({"images": images, "labels": one_hot}, training=True)
-    return mixed["images"], mixed["labels"]

@@ -26,7 +26,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     Reference: Vaswani et al., *Attention Is All You Need* (2017), as used by
     ViT (Dosovitskiy et al., arXiv:2010.11929). Queries, keys and values come
-    from one fused projection (the layout of the official ViT code), heads are
+    from one fused projection (the layout of the SL-ViT code and of timm;
+    Google's ViT code has three separate projections), heads are
     scaled by ``1 / sqrt(head_dim)``, and an output projection maps back to
     the input width. The weights are computed by
     :func:`kvision.ops.attention_probabilities`, the single attention core

@@ -18,7 +18,13 @@ def _layer_norm(layer, name):
 
 
 class _ImageLayer(keras.layers.Layer):
-    """Shared plumbing of the ConvNeXt pieces: layout and norm epsilon."""
+    """Shared plumbing of the ConvNeXt pieces: layout and norm epsilon.
+
+    Each piece works in NHWC inside ``call`` (transposing a channels-first
+    input), so its inner convolutions are built with
+    ``data_format="channels_last"``: Keras' global image data format never
+    reaches them.
+    """
 
     def __init__(self, norm_epsilon=1e-6, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -47,6 +53,11 @@ class ConvNeXtBlock(_ImageLayer):
 
     The 1×1 convolutions are dense layers on the channel axis (the official
     code does the same, in channels-last). LayerScale starts at 1e-6.
+
+    Close to the MetaFormer skeleton (arXiv:2111.11418) with a depthwise
+    token mixer (``MetaFormerBlock(token_mixer="depthwise_conv")``), but
+    with a single residual around mixer and MLP and the norm between them
+    instead of a pre-norm on each branch, so it stays its own layer.
 
     Args:
         kernel_size: int, the depthwise kernel side (default 7).
@@ -100,7 +111,11 @@ class ConvNeXtBlock(_ImageLayer):
         shape = _checks.nhwc_shape(self, input_shape)
         policy = self.dtype_policy
         self.depthwise = DepthwiseConv2D(
-            self.kernel_size, padding="same", dtype=policy, name="depthwise"
+            self.kernel_size,
+            padding="same",
+            data_format="channels_last",
+            dtype=policy,
+            name="depthwise",
         )
         self.norm = _layer_norm(self, "norm")
         self.mlp = MLP(
@@ -192,6 +207,7 @@ class ConvNeXtStem(_ImageLayer):
             self.filters,
             self.patch_size,
             strides=self.patch_size,
+            data_format="channels_last",
             dtype=self.dtype_policy,
             name="conv",
         )
@@ -257,7 +273,12 @@ class ConvNeXtDownsampling(_ImageLayer):
         self.norm = _layer_norm(self, "norm")
         self.norm.build(shape)
         self.conv = keras.layers.Conv2D(
-            self.filters, 2, strides=2, dtype=self.dtype_policy, name="conv"
+            self.filters,
+            2,
+            strides=2,
+            data_format="channels_last",
+            dtype=self.dtype_policy,
+            name="conv",
         )
         self.conv.build(shape)
 

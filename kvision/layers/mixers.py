@@ -29,6 +29,10 @@ class MixerBlock(keras.layers.Layer):
         U = X + DropPath(MLP_tokens(LN(X)^T)^T)
         Y = U + DropPath(MLP_channels(LN(U)))
 
+    This is the MetaFormer skeleton (arXiv:2111.11418) on token sequences,
+    with a token MLP as mixer: ``MetaFormerBlock(token_mixer="spatial_mlp")``
+    runs the same token MLP on feature maps, with GroupNorm and LayerScale.
+
     Args:
         tokens_mlp_dim: int, hidden width of the token-mixing MLP (``D_S``).
         channels_mlp_dim: int, hidden width of the channel-mixing MLP
@@ -200,6 +204,8 @@ class ConvMixerStem(keras.layers.Layer):
             self.filters,
             self.patch_size,
             strides=self.patch_size,
+            # Fed NHWC by `call`: never Keras' global data format.
+            data_format="channels_last",
             dtype=self.dtype_policy,
             name="conv",
         )
@@ -289,7 +295,12 @@ class ConvMixerBlock(keras.layers.Layer):
         shape = _checks.nhwc_shape(self, input_shape)
         policy = self.dtype_policy
         self.depthwise = DepthwiseConv2D(
-            self.kernel_size, padding="same", dtype=policy, name="depthwise"
+            self.kernel_size,
+            padding="same",
+            # Fed NHWC by `call`: never Keras' global data format.
+            data_format="channels_last",
+            dtype=policy,
+            name="depthwise",
         )
         self.pointwise = keras.layers.Dense(
             shape[-1], dtype=policy, name="pointwise"

@@ -55,6 +55,9 @@ class PatchEmbedding(keras.layers.Layer):
             self.embed_dim,
             self.patch_size,
             strides=self.patch_size,
+            # `call` hands the convolution NHWC whatever `self.data_format`
+            # is, so it must not follow Keras' global setting.
+            data_format="channels_last",
             dtype=self.dtype_policy,
             name="projection",
         )
@@ -112,9 +115,11 @@ class ShiftedPatchTokenization(keras.layers.Layer):
         shift_size: int >= 1, or ``None`` (default) for ``patch_size // 2``
             as in the paper. Must be given when ``patch_size`` is 1.
         directions: ``"diagonal"`` (default, the paper's four diagonal
-            shifts) or ``"cardinal"`` (left, right, up, down; with
+            shifts) or ``"cardinal"`` (four axis-aligned shifts; with
             ``shift_size=1`` this is the one-pixel variant found in other
-            implementations).
+            implementations). The names say where the crop window moves
+            (the official code's "left-up" ...); the image content moves
+            the opposite way (see :func:`kvision.ops.shift_images`).
         has_class_token: bool, tokens mode only: whether the first token is a
             class token.
         token_grid: ``(gh, gw)`` or ``None``, tokens mode only: the grid of

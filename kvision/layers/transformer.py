@@ -8,11 +8,26 @@ from kvision import activations
 from kvision.layers.attention import LocalitySelfAttention
 from kvision.layers.attention import MultiHeadSelfAttention
 from kvision.layers.attention import attention_output_spec
+from kvision.layers.cait import TalkingHeadsAttention
 from kvision.layers.mlp import MLP
 from kvision.layers.regularization import DropPath
 from kvision.layers.regularization import LayerScale
 
-ATTENTIONS = {"mhsa": MultiHeadSelfAttention, "lsa": LocalitySelfAttention}
+ATTENTIONS = {
+    "mhsa": MultiHeadSelfAttention,
+    "lsa": LocalitySelfAttention,
+    "talking_heads": TalkingHeadsAttention,
+}
+# Attention arguments the block sets from its own.
+_BLOCK_ATTENTION_ARGUMENTS = {
+    "num_heads",
+    "head_dim",
+    "attention_dropout",
+    "dropout",
+    "seed",
+    "dtype",
+    "name",
+}
 
 
 @keras.saving.register_keras_serializable(package="kvision")
@@ -21,15 +36,29 @@ class TransformerBlock(keras.layers.Layer):
 
     Reference: ViT (arXiv:2010.11929); with ``attention="lsa"`` the block of
     the small-dataset ViT (SL-ViT, arXiv:2112.13492); optional LayerScale as
-    in CaiT (arXiv:2103.17239). Each residual branch goes through an optional
+    in CaiT (arXiv:2103.17239); with ``attention="talking_heads"`` CaiT's
+    self-attention block. Each residual branch goes through an optional
     :class:`LayerScale` and a shared :class:`DropPath` (stochastic depth), as
     in the official code.
+
+    This is the MetaFormer skeleton (arXiv:2111.11418) on token sequences,
+    with attention as the token mixer; :class:`MetaFormerBlock` runs it on
+    feature maps with any mixer (``token_mixer="attention"``).
 
     Args:
         num_heads: int, number of attention heads.
         mlp_dim: int, hidden width of the MLP.
-        attention: ``"mhsa"`` (:class:`MultiHeadSelfAttention`) or ``"lsa"``
-            (:class:`LocalitySelfAttention`).
+        attention: ``"mhsa"`` (:class:`MultiHeadSelfAttention`), ``"lsa"``
+            (:class:`LocalitySelfAttention`) or ``"talking_heads"``
+            (:class:`TalkingHeadsAttention`).
+        attention_kwargs: dict or ``None``, further keyword arguments of the
+            attention layer, e.g. ``{"attention": "lsa", "talking_heads":
+            "matrix"}`` for talking heads.
+        attention_input_residual: bool; if True the attention branch also
+            carries its own (normalised) input,
+            ``x + DropPath(attn(LN(x)) + LN(x))``. Off in every paper; on in
+            the SPT/LSA repository's T2T blocks, whose attention adds its
+            input to its output (see :class:`~kvision.models.T2TViT`).
         head_dim: int or ``None`` for ``embed_dim // num_heads``.
         qkv_bias: bool, or ``None`` for the attention class' default (True
             for ``"mhsa"``, False for ``"lsa"``).
@@ -39,7 +68,10 @@ class TransformerBlock(keras.layers.Layer):
         drop_path_rate: float in [0, 1), stochastic depth rate.
         layer_scale_init_value: float, or ``None`` (default) for no
             LayerScale.
-        norm_epsilon: float, epsilon of both layer normalisations.
+        norm_epsilon: float, epsilon of both layer normalisations, or
+            ``None`` (default) for the official code's: 1e-5 (PyTorch's
+            ``nn.LayerNorm``) with ``attention="lsa"`` as in the SL-ViT
+            code, 1e-6 otherwise as in ViT-B/16 and CaiT.
         activation: the MLP's activation (default ``"gelu"``).
         seed: optional int seed for dropout and stochastic depth.
         **kwargs: base ``keras.layers.Layer`` arguments.
@@ -69,13 +101,15 @@ class TransformerBlock(keras.layers.Layer):
         num_heads,
         mlp_dim,
         attention="mhsa",
+        attention_kwargs=None,
+        attention_input_residual=False,
         head_dim=None,
         qkv_bias=None,
         dropout=0.0,
         attention_dropout=0.0,
         drop_path_rate=0.0,
         layer_scale_init_value=None,
-        norm_epsilon=1e-6,
+        norm_epsilon=None,
         activation="gelu",
         seed=None,
         **kwargs,
@@ -84,6 +118,24 @@ class TransformerBlock(keras.layers.Layer):
         self.num_heads = _checks.positive_int("num_heads", num_heads)
         self.mlp_dim = _checks.positive_int("mlp_dim", mlp_dim)
         self.attention = _checks.one_of("attention", attention, set(ATTENTIONS))
+        if attention_kwargs is not None and not isinstance(
+            attention_kwargs, dict
+        ):
+            raise ValueError(
+                "`attention_kwargs` must be a dict or None. "
+                f"Received: attention_kwargs={attention_kwargs!r}"
+            )
+        self.attention_kwargs = (
+            None if attention_kwargs is None else dict(attention_kwargs)
+        )
+        owned = set(self.attention_kwargs or ()) & _BLOCK_ATTENTION_ARGUMENTS
+        if owned:
+            raise ValueError(
+                f"`attention_kwargs` sets {sorted(owned)}, which the block "
+                "passes itself: use the block's own arguments. "
+                f"Received: attention_kwargs={attention_kwargs!r}"
+            )
+        self.attention_input_residual = bool(attention_input_residual)
         self.head_dim = _checks.optional_positive_int("head_dim", head_dim)
         self.qkv_bias = None if qkv_bias is None else bool(qkv_bias)
         self.dropout = _checks.rate("dropout", dropout)
@@ -96,6 +148,8 @@ class TransformerBlock(keras.layers.Layer):
                 "layer_scale_init_value", layer_scale_init_value
             )
         self.layer_scale_init_value = layer_scale_init_value
+        if norm_epsilon is None:
+            norm_epsilon = 1e-5 if attention == "lsa" else 1e-6
         self.norm_epsilon = _checks.non_negative_float(
             "norm_epsilon", norm_epsilon
         )
@@ -105,7 +159,7 @@ class TransformerBlock(keras.layers.Layer):
     def build(self, input_shape):
         _checks.input_rank(self, input_shape, (3,), "(batch, tokens, channels)")
         policy = self.dtype_policy
-        attention_kwargs = {}
+        attention_kwargs = dict(self.attention_kwargs or {})
         if self.qkv_bias is not None:
             attention_kwargs["qkv_bias"] = self.qkv_bias
         self.norm1 = keras.layers.LayerNormalization(
@@ -159,9 +213,12 @@ class TransformerBlock(keras.layers.Layer):
         return x + self.drop_path(branch, training=training)
 
     def call(self, inputs, training=None, return_attention_scores=False):
+        normed = self.norm1(inputs)
         y, scores = self.attn(
-            self.norm1(inputs), training=training, return_attention_scores=True
+            normed, training=training, return_attention_scores=True
         )
+        if self.attention_input_residual:
+            y = y + normed
         x = self._residual(inputs, y, 0, training)
         y = self.mlp(self.norm2(x), training=training)
         x = self._residual(x, y, 1, training)
@@ -184,6 +241,8 @@ class TransformerBlock(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "mlp_dim": self.mlp_dim,
                 "attention": self.attention,
+                "attention_kwargs": self.attention_kwargs,
+                "attention_input_residual": self.attention_input_residual,
                 "head_dim": self.head_dim,
                 "qkv_bias": self.qkv_bias,
                 "dropout": self.dropout,

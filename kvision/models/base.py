@@ -10,7 +10,8 @@ def drop_path_rates(rate, count, schedule):
 
     ``"linear"`` grows from 0 to ``rate`` over the blocks (ConvNeXt, timm's
     ViT); ``"constant"`` gives every block ``rate`` (the official
-    small-dataset ViT and MLP-Mixer code).
+    small-dataset ViT code, and timm's MLP-Mixer: the official Mixer code
+    has no stochastic depth).
     """
     _checks.rate("drop_path_rate", rate)
     _checks.one_of("drop_path_schedule", schedule, {"linear", "constant"})
@@ -40,6 +41,11 @@ class VisionModel(keras.Model):
     :meth:`_build`; ``get_config`` returns the constructor arguments and
     ``from_config`` is ``cls(**config)``, so a saved model reloads as the same
     class with the same named layers.
+
+    Inputs are float images in [0, 1], channels last, as the training code
+    feeds them; uint8 pixels (0-255) would give meaningless outputs without
+    an error, so convert them with :func:`kvision.data.to_model_range` (or
+    put ``keras.layers.Rescaling(1 / 255)`` in front of the model).
 
     Looking inside works by layer name, on every backend and after loading:
 
@@ -99,7 +105,7 @@ class VisionModel(keras.Model):
             dict ``{block_name: scores}`` with scores ``(B, heads, N, N)``.
         """
         outputs = {}
-        for name in self.feature_names:
+        for name in self._attention_candidates():
             output = self.get_layer(name).output
             if isinstance(output, (list, tuple)) and len(output) == 2:
                 outputs[name] = output[1]
@@ -109,6 +115,12 @@ class VisionModel(keras.Model):
                 "feature_model() for its intermediate features."
             )
         return keras.Model(self.input, outputs, name=f"{self.name}_attention")
+
+    def _attention_candidates(self):
+        """Names of the layers :meth:`attention_model` reads ``(x, scores)``
+        from: the named features, unless a model's blocks are not among
+        them (hierarchical models name their stages)."""
+        return self.feature_names
 
 
 def check_head_arguments(include_top, num_classes, pooling):
@@ -136,7 +148,12 @@ def classifier(x, num_classes, activation):
 
 
 def pool_features(x, pooling, spatial):
-    """Optional global pooling of a headless model's output."""
+    """Optional global pooling of a headless model's output.
+
+    Models are channels-last (tokens ``(B, N, C)``, feature maps
+    ``(B, H, W, C)``) whatever Keras' global image data format is, which
+    Keras' pooling layers would otherwise follow.
+    """
     if pooling is None:
         return x
     if spatial:
@@ -149,4 +166,4 @@ def pool_features(x, pooling, spatial):
             "avg": keras.layers.GlobalAveragePooling1D,
             "max": keras.layers.GlobalMaxPooling1D,
         }[pooling]
-    return layer(name=f"{pooling}_pool")(x)
+    return layer(data_format="channels_last", name=f"{pooling}_pool")(x)

@@ -5,6 +5,7 @@ import keras
 from kvision import _checks
 from kvision import layers
 from kvision.models import base
+from kvision.models import initialization
 from kvision.models.registry import register_model
 
 
@@ -35,7 +36,9 @@ class ConvMixer(base.VisionModel):
     All use GELU except ConvMixer-768/32, which uses ReLU as in the paper.
 
     Args:
-        input_shape: ``(height, width, channels)``; static.
+        input_shape: ``(height, width, channels)``; static. The model
+            takes float images in [0, 1]: convert uint8 pixels with
+            :func:`kvision.data.to_model_range`.
         dim: int, the width ``h``.
         depth: int, number of ConvMixer blocks ``d``.
         patch_size: int, the stem's patch size ``p``.
@@ -47,6 +50,9 @@ class ConvMixer(base.VisionModel):
             ``"max"``.
         classifier_activation: activation of the classifier (default
             ``None``: logits).
+        weight_init: how kernels and biases are drawn (see
+            :mod:`kvision.models.initialization`); default ``"torch"``,
+            PyTorch's defaults, which the official code keeps.
         name: model name.
 
     Example:
@@ -69,6 +75,7 @@ class ConvMixer(base.VisionModel):
         num_classes=1000,
         pooling=None,
         classifier_activation=None,
+        weight_init="torch",
         name="convmixer",
         **kwargs,
     ):
@@ -94,11 +101,14 @@ class ConvMixer(base.VisionModel):
                 name=names[-1],
             )(x)
         if include_top:
-            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = keras.layers.GlobalAveragePooling2D(
+                data_format="channels_last", name="avg_pool"
+            )(x)
             outputs = base.classifier(x, num_classes, classifier_activation)
         else:
             outputs = base.pool_features(x, pooling, spatial=True)
         self._build(inputs, outputs, config, names, name, **kwargs)
+        initialization.initialize_weights(self, weight_init)
 
 
 _IMAGENET = dict(input_shape=(224, 224, 3), num_classes=1000)

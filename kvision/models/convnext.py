@@ -5,6 +5,7 @@ import keras
 from kvision import _checks
 from kvision import layers
 from kvision.models import base
+from kvision.models import initialization
 from kvision.models.registry import register_model
 
 
@@ -40,7 +41,9 @@ class ConvNeXt(base.VisionModel):
     Widths double at every stage (``40-320`` is 40, 80, 160, 320).
 
     Args:
-        input_shape: ``(height, width, channels)``; static.
+        input_shape: ``(height, width, channels)``; static. The model
+            takes float images in [0, 1]: convert uint8 pixels with
+            :func:`kvision.data.to_model_range`.
         depths: sequence of ints, blocks per stage.
         dims: sequence of ints, width of each stage (same length).
         stem_patch_size: int, the stem's patch size (4 in the paper).
@@ -54,6 +57,11 @@ class ConvNeXt(base.VisionModel):
             ``"max"``.
         classifier_activation: activation of the classifier (default
             ``None``: logits).
+        weight_init: how kernels are drawn (see
+            :mod:`kvision.models.initialization`); default
+            ``"trunc_normal"``: standard deviation 0.02 and zero biases for
+            every convolution and dense layer, the head included, as the
+            official code.
         name: model name.
 
     Example:
@@ -78,6 +86,7 @@ class ConvNeXt(base.VisionModel):
         num_classes=1000,
         pooling=None,
         classifier_activation=None,
+        weight_init="trunc_normal",
         name="convnext",
         **kwargs,
     ):
@@ -122,7 +131,9 @@ class ConvNeXt(base.VisionModel):
             names.append(f"stage_{stage}")
             x = keras.layers.Identity(name=names[-1])(x)
         if include_top:
-            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = keras.layers.GlobalAveragePooling2D(
+                data_format="channels_last", name="avg_pool"
+            )(x)
             x = keras.layers.LayerNormalization(
                 epsilon=norm_epsilon, name="head_norm"
             )(x)
@@ -130,6 +141,7 @@ class ConvNeXt(base.VisionModel):
         else:
             outputs = base.pool_features(x, pooling, spatial=True)
         self._build(inputs, outputs, config, names, name, **kwargs)
+        initialization.initialize_weights(self, weight_init)
 
 
 _IMAGENET = dict(input_shape=(224, 224, 3), num_classes=1000)

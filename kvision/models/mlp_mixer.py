@@ -5,6 +5,7 @@ import keras
 from kvision import _checks
 from kvision import layers
 from kvision.models import base
+from kvision.models import initialization
 from kvision.models.registry import register_model
 
 
@@ -28,7 +29,9 @@ class MLPMixer(base.VisionModel):
     | ``mixer_32px`` | 32 | 4 | 128 x 8 | 64 | 512 | 10 | 1,132,170 |
 
     Args:
-        input_shape: ``(height, width, channels)``; static.
+        input_shape: ``(height, width, channels)``; static. The model
+            takes float images in [0, 1]: convert uint8 pixels with
+            :func:`kvision.data.to_model_range`.
         patch_size: int, patch side; divides height and width.
         hidden_dim: int, the channel width ``C``.
         depth: int, number of Mixer blocks.
@@ -46,6 +49,12 @@ class MLPMixer(base.VisionModel):
             ``"max"`` over tokens.
         classifier_activation: activation of the classifier (default
             ``None``: logits).
+        weight_init: how kernels are drawn (see
+            :mod:`kvision.models.initialization`); default
+            ``"lecun_normal"``, Flax's default, which the official code
+            keeps.
+        zero_head: bool, start the classifier at zero (default True, as
+            the official code).
         name: model name.
 
     Example:
@@ -73,6 +82,8 @@ class MLPMixer(base.VisionModel):
         num_classes=1000,
         pooling=None,
         classifier_activation=None,
+        weight_init="lecun_normal",
+        zero_head=True,
         name="mlp_mixer",
         **kwargs,
     ):
@@ -101,11 +112,16 @@ class MLPMixer(base.VisionModel):
             epsilon=norm_epsilon, name="final_norm"
         )(x)
         if include_top:
-            x = keras.layers.GlobalAveragePooling1D(name="avg_pool")(x)
+            x = keras.layers.GlobalAveragePooling1D(
+                data_format="channels_last", name="avg_pool"
+            )(x)
             outputs = base.classifier(x, num_classes, classifier_activation)
         else:
             outputs = base.pool_features(x, pooling, spatial=False)
         self._build(inputs, outputs, config, names, name, **kwargs)
+        initialization.initialize_weights(
+            self, weight_init, zero_head=zero_head and include_top
+        )
 
 
 _IMAGENET = dict(input_shape=(224, 224, 3), patch_size=16, num_classes=1000)

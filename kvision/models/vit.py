@@ -5,6 +5,7 @@ import keras
 from kvision import _checks
 from kvision import layers
 from kvision.models import base
+from kvision.models import initialization
 from kvision.models.registry import register_model
 
 
@@ -41,7 +42,9 @@ class VisionTransformer(base.VisionModel):
     3072, qkv bias and epsilon 1e-6 (timm's ``vit_base_patch16_224``).
 
     Args:
-        input_shape: ``(height, width, channels)``; static.
+        input_shape: ``(height, width, channels)``; static. The model
+            takes float images in [0, 1]: convert uint8 pixels with
+            :func:`kvision.data.to_model_range`.
         patch_size: int, patch side; divides height and width.
         embed_dim: int, token width.
         depth: int, number of transformer blocks.
@@ -64,6 +67,14 @@ class VisionTransformer(base.VisionModel):
             ``"max"`` over tokens.
         classifier_activation: activation of the classifier (default
             ``None``: logits).
+        weight_init: how kernels are drawn (see
+            :mod:`kvision.models.initialization`): ``"trunc_normal"``
+            (default, timm's ViT) or ``"xavier_normal"`` (the official
+            SL-ViT code, which also draws the class token and position
+            embedding from a standard normal; the registered small-data
+            variants use it), ``"lecun_normal"``, ``"torch"`` or
+            ``"keras"``.
+        zero_head: bool, start the classifier at zero (Google's ViT code).
         name: model name.
 
     Example:
@@ -96,6 +107,8 @@ class VisionTransformer(base.VisionModel):
         num_classes=1000,
         pooling=None,
         classifier_activation=None,
+        weight_init="trunc_normal",
+        zero_head=False,
         name="vision_transformer",
         **kwargs,
     ):
@@ -108,14 +121,29 @@ class VisionTransformer(base.VisionModel):
         inputs = base.image_input(input_shape)
         if tokenizer == "spt":
             x = layers.ShiftedPatchTokenization(
-                patch_size, embed_dim, norm_epsilon=norm_epsilon, name="spt"
+                patch_size,
+                embed_dim,
+                norm_epsilon=norm_epsilon,
+                data_format="channels_last",
+                name="spt",
             )(inputs)
         else:
             x = layers.PatchEmbedding(
-                patch_size, embed_dim, name="patch_embedding"
+                patch_size,
+                embed_dim,
+                data_format="channels_last",
+                name="patch_embedding",
             )(inputs)
-        x = layers.ClassToken(name="class_token")(x)
-        x = layers.PositionEmbedding(name="position_embedding")(x)
+        # The official SL-ViT code draws both from torch.randn (std 1).
+        token_init = (
+            keras.initializers.RandomNormal(stddev=1.0)
+            if weight_init == "xavier_normal"
+            else None
+        )
+        x = layers.ClassToken(initializer=token_init, name="class_token")(x)
+        x = layers.PositionEmbedding(
+            initializer=token_init, name="position_embedding"
+        )(x)
         x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
         names = []
         for i, rate in enumerate(rates):
@@ -141,11 +169,16 @@ class VisionTransformer(base.VisionModel):
         else:
             outputs = base.pool_features(x, pooling, spatial=False)
         self._build(inputs, outputs, config, names, name, **kwargs)
+        initialization.initialize_weights(
+            self, weight_init, zero_head=zero_head and include_top
+        )
 
 
 # The official small-dataset configuration (arXiv:2112.13492, Section 4.1):
 # width 192, depth 9, 12 heads of 16, MLP ratio 2, no qkv bias, PyTorch's
-# LayerNorm epsilon and one stochastic-depth rate for every block.
+# LayerNorm epsilon, one stochastic-depth rate for every block, and its
+# initialisation (xavier-normal kernels, std-1 class token and position
+# embedding).
 _SMALL_DATA = dict(
     embed_dim=192,
     depth=9,
@@ -155,6 +188,7 @@ _SMALL_DATA = dict(
     qkv_bias=False,
     norm_epsilon=1e-5,
     drop_path_schedule="constant",
+    weight_init="xavier_normal",
 )
 _SPT_LSA = dict(tokenizer="spt", attention="lsa")
 _CIFAR = dict(input_shape=(32, 32, 3), patch_size=4, num_classes=10)

@@ -19,8 +19,15 @@ from kvision.training import recipes
 class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled training batches with the recipe's augmentation and mixing.
 
-    Runs on every backend (no ``tf.data``). Images come out scaled to [0, 1]
-    with one-hot (possibly mixed) labels.
+    Runs on every backend (no ``tf.data``). Each batch is augmented (random
+    pad-and-crop with the recipe's padding scaled to the image side, flips,
+    RandAugment, erasing), then mixed as the recipe's source does (see
+    :mod:`kvision.data.mixing`). Images come out scaled to [0, 1] with
+    one-hot (possibly mixed) labels.
+
+    Attributes:
+        mixed: the method (``"mixup"``/``"cutmix"``) or ``None`` for every
+            batch made so far, in order.
     """
 
     def __init__(self, x, y, num_classes, recipe, seed):
@@ -32,13 +39,16 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(x))
         self.augment = data.augmentation(
             x.shape[1],
+            crop_padding=round(
+                recipe.crop_padding * x.shape[1] / recipe.image_size
+            ),
             flip=recipe.flip,
             rand_augment_ops=recipe.rand_augment_ops,
             rand_augment_factor=recipe.rand_augment_factor,
             erasing=recipe.erasing,
             seed=seed,
         )
-        self.mix_seed = seed
+        self.mixed = []
 
     def __len__(self):
         return -(-len(self.x) // self.recipe.batch_size)
@@ -47,26 +57,27 @@ class AugmentedBatches(keras.utils.PyDataset):
         size = self.recipe.batch_size
         chosen = self.order[index * size : (index + 1) * size]
         images = self.augment(self.x[chosen].astype("float32"), training=True)
-        labels = keras.ops.one_hot(self.y[chosen], self.num_classes)
-        draw = self.rng.uniform()
-        method = (
-            "mixup"
-            if draw < self.recipe.mixup / 2
-            else "cutmix"
-            if draw < (self.recipe.mixup + self.recipe.cutmix) / 2
-            else None
+        images = keras.ops.convert_to_numpy(images)
+        labels = np.eye(self.num_classes, dtype="float32")[self.y[chosen]]
+        mixing = data.choose_mixing(
+            self.rng,
+            mixup=self.recipe.mixup,
+            cutmix=self.recipe.cutmix,
+            prob=self.recipe.mix_prob,
+            switch_prob=self.recipe.mix_switch_prob,
         )
-        if method is not None and len(chosen) > 1:
-            self.mix_seed += 1
+        if mixing is not None and len(chosen) > 1:
+            method, alpha = mixing
             images, labels = data.mix_batch(
                 images,
                 self.y[chosen],
                 self.num_classes,
                 method=method,
-                seed=self.mix_seed,
+                alpha=alpha,
+                rng=self.rng,
             )
-        images = keras.ops.convert_to_numpy(images) / 255.0
-        return images, keras.ops.convert_to_numpy(labels)
+        self.mixed.append(mixing and mixing[0])
+        return images / 255.0, labels
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.x))
@@ -99,6 +110,8 @@ def fit_model(
     seed=0,
     verbose="auto",
     validate_each_epoch=True,
+    validation_data=None,
+    callbacks=None,
 ):
     """Compiles and trains ``model`` with a recipe, then evaluates it.
 
@@ -111,13 +124,21 @@ def fit_model(
         model: a Keras model ending in logits for ``num_classes`` classes.
         recipe: a :class:`kvision.training.Recipe`.
         train_data: ``(images, labels)``: NHWC images in [0, 255] (uint8 or
-            float) and integer labels.
+            float) and integer labels; they reach the model scaled to
+            [0, 1], the range every kvision model takes.
         test_data: the same for the final evaluation (and the validation
             after every epoch), or ``None``.
         seed: int, the order of the batches and the augmentation.
         verbose: passed to ``fit``.
         validate_each_epoch: bool; ``False`` evaluates on ``test_data`` only
             once, after training (a cheaper sweep).
+        validation_data: ``(images, labels)`` held out from the training
+            data (see :func:`kvision.data.split_validation`), or ``None``.
+            When given, the per-epoch ``val_*`` curves are measured on it
+            and ``test_data`` is used once, after training.
+        callbacks: list of ``keras.callbacks.Callback`` passed to ``fit``,
+            e.g. ``keras.callbacks.ModelCheckpoint("model.keras")`` to save
+            the model during training, or ``None``.
 
     Returns:
         A :class:`FitResult`.
@@ -142,23 +163,29 @@ def fit_model(
         ),
         metrics=["accuracy"],
     )
-    validation = None
-    if test_data is not None:
-        x_test, y_test = test_data
-        validation = (
-            np.asarray(x_test, "float32") / 255.0,
-            keras.utils.to_categorical(y_test, num_classes),
+
+    def scaled(split):
+        if split is None:
+            return None
+        images, labels = split
+        return (
+            np.asarray(images, "float32") / 255.0,
+            keras.utils.to_categorical(labels, num_classes),
         )
+
+    test = scaled(test_data)
+    per_epoch = scaled(validation_data) or test
     start = time.perf_counter()
     history = model.fit(
         batches,
         epochs=recipe.epochs,
-        validation_data=validation if validate_each_epoch else None,
+        validation_data=per_epoch if validate_each_epoch else None,
         verbose=verbose,
+        callbacks=callbacks,
     )
     result = FitResult(history.history, time.perf_counter() - start)
-    if validation is not None:
-        test_loss, test_accuracy = model.evaluate(*validation, verbose=0)
+    if test is not None:
+        test_loss, test_accuracy = model.evaluate(*test, verbose=0)
         result.test_loss = float(test_loss)
         result.test_accuracy = float(test_accuracy)
     return result
@@ -193,13 +220,15 @@ def train(
     dataset="digits",
     epochs=None,
     out=None,
-    recipe="quick",
+    recipe="paper",
     seed=0,
     image_size=32,
     batch_size=None,
     num_train=None,
     num_test=None,
     verbose="auto",
+    adapt=True,
+    report=None,
     **model_overrides,
 ):
     """Trains, evaluates and (with ``out``) writes metrics and figures.
@@ -209,26 +238,35 @@ def train(
         dataset: a name for :func:`kvision.data.load_dataset`.
         epochs: int, or ``None`` for the recipe's.
         out: folder for ``metrics.json``, ``history.json``,
-            ``training_curves.png`` and ``maps.png``; ``None`` writes nothing.
-        recipe: ``"quick"`` or ``"paper"`` (see
+            ``training_curves.png``, ``maps.png`` and the trained model,
+            ``model.keras`` (``keras.saving.load_model`` reloads it); ``None``
+            writes nothing.
+        recipe: ``"paper"`` or ``"quick"`` (see
             :func:`kvision.training.get_recipe`).
         seed: int; the same seed on the same backend gives the same metrics.
         image_size: int, side of the images.
-        batch_size: int, or ``None`` for the recipe's (learning rate scaled).
+        batch_size: int, or ``None`` for the adapted recipe's (the paper's
+            with ``adapt=False``); the learning rate follows the recipe's
+            scaling rule.
         num_train: int, or ``None`` for the whole training split.
         num_test: int, or ``None`` for the whole test split.
         verbose: passed to ``fit``.
+        adapt: bool; ``True`` (default) applies the paper's recipe to the
+            dataset with :func:`kvision.training.adapt_recipe` (batch size,
+            learning rate, warm-up, crop and flips), ``False`` trains with
+            the recipe as published.
+        report: ``None`` or a callable (``print``, say) that receives the
+            recipe's description (:meth:`kvision.training.Recipe.describe`)
+            before training.
         **model_overrides: constructor arguments for ``create_model`` (a
             smaller ``depth``, say).
 
     Returns:
-        A dict of metrics (``test_accuracy`` among them).
+        A dict of metrics (``test_accuracy`` among them, and the applied
+        recipe's values under ``"recipe_values"``).
     """
     _checks.positive_int("image_size", image_size)
     keras.utils.set_random_seed(seed)
-    chosen = recipes.get_recipe(
-        model_name, kind=recipe, batch_size=batch_size, epochs=epochs
-    )
     (x, y), (x_test, y_test) = data.load_dataset(
         dataset,
         image_size=image_size,
@@ -236,6 +274,21 @@ def train(
         num_test=num_test,
         seed=seed,
     )
+    if adapt:
+        chosen = recipes.adapt_recipe(
+            recipes.get_recipe(model_name, kind=recipe),
+            num_train=len(x),
+            image_size=image_size,
+            mirror_invariant=data.mirror_invariant(dataset),
+            batch_size=batch_size,
+            epochs=epochs,
+        )
+    else:
+        chosen = recipes.get_recipe(
+            model_name, kind=recipe, batch_size=batch_size, epochs=epochs
+        )
+    if report is not None:
+        report(chosen.describe())
     num_classes = len(data.class_names(dataset))
     model = models.create_model(
         model_name,
@@ -252,6 +305,9 @@ def train(
         "recipe": chosen.name,
         "epochs": chosen.epochs,
         "batch_size": chosen.batch_size,
+        "learning_rate": chosen.learning_rate,
+        "recipe_values": chosen.applied(),
+        "adaptations": dict(chosen.adaptations),
         "seed": seed,
         "parameters": int(
             sum(np.prod(w.shape) for w in model.trainable_weights)
@@ -259,6 +315,10 @@ def train(
         "train_seconds": round(result.train_seconds, 2),
         "test_loss": result.test_loss,
         "test_accuracy": result.test_accuracy,
+        # fit() validates on the test split after every epoch.
+        "test_accuracy_per_epoch": [
+            round(float(v), 4) for v in result.history.get("val_accuracy", ())
+        ],
     }
     if out is not None:
         _write_outputs(
@@ -269,6 +329,7 @@ def train(
 
 def _write_outputs(out, model, metrics, history, x_test):
     out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     curves = {k: [float(v) for v in vs] for k, vs in history.items()}
     (out / "history.json").write_text(json.dumps(curves, indent=2) + "\n")

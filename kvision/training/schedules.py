@@ -48,11 +48,11 @@ class PiecewiseLinear(keras.optimizers.schedules.LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values}
 
 
-def warmup_cosine(peak, total_steps, warmup_steps):
-    """Linear warm-up from 0 to ``peak``, then cosine decay to 0.
+def warmup_cosine(peak, total_steps, warmup_steps, minimum=0.0):
+    """Linear warm-up from 0 to ``peak``, then cosine decay to ``minimum``.
 
-    Keras' own ``CosineDecay`` with its ``warmup_target``; the warm-up is part
-    of ``total_steps``.
+    Keras' own ``CosineDecay`` with its ``warmup_target`` (and ``alpha`` for
+    the floor); the warm-up is part of ``total_steps``.
     """
     _checks.positive_int("total_steps", total_steps)
     if not 0 <= warmup_steps < total_steps:
@@ -60,9 +60,15 @@ def warmup_cosine(peak, total_steps, warmup_steps):
             "`warmup_steps` must be in [0, total_steps). Received: "
             f"warmup_steps={warmup_steps}, total_steps={total_steps}"
         )
+    if not 0 <= minimum <= peak:
+        raise ValueError(
+            "`minimum` must be in [0, peak]. Received: "
+            f"minimum={minimum}, peak={peak}"
+        )
     return keras.optimizers.schedules.CosineDecay(
         0.0 if warmup_steps else peak,
         decay_steps=total_steps - warmup_steps,
+        alpha=minimum / peak if peak else 0.0,
         warmup_target=peak if warmup_steps else None,
         warmup_steps=warmup_steps,
     )

@@ -3,9 +3,11 @@
 Two layers of functions: pure NumPy ones on attention arrays
 ``(B, heads, N, N)`` (``rollout``, ``distance_of``, ``entropy_of``,
 ``divergence_of``), which hand-made matrices can test, and thin model-level
-ones that read a kvision transformer's named attention outputs
-(``model.attention_model()``) and call them. Every result is a NumPy array
-and no gradients are needed, so all of it runs on every backend.
+ones that read a model's attention outputs (a kvision transformer's
+``model.attention_model()``, or any Keras model that returns weights in
+that layout, see :func:`kvision.viz.attention_maps`) and call them.
+Every result is a NumPy array and no gradients are needed, so all of it
+runs on every backend.
 """
 
 import numpy as np
@@ -122,9 +124,16 @@ def _token_layout(model, num_tokens):
     """``(class_tokens, (gh, gw))`` of a model's attention over N tokens.
 
     The class token is found by type (a :class:`~kvision.layers.ClassToken`
-    layer), the grid from the remaining tokens and the image's aspect.
+    layer), the grid from the remaining tokens and the image's aspect. A
+    model without kvision's layer has a class token when N - 1 tokens, but
+    not N, tile the image in square patches (65 tokens on a square image).
     """
     extra = int(any(isinstance(layer, ClassToken) for layer in model.layers))
+    if not extra:
+        try:
+            return 0, patch_grid(model, num_tokens)
+        except ValueError:
+            extra = 1
     return extra, patch_grid(model, num_tokens - extra)
 
 
@@ -149,8 +158,9 @@ def attention_rollout(model, images, head_fusion="mean", discard_ratio=0.0):
     (arXiv:2010.11929, Figure 6).
 
     Args:
-        model: a kvision transformer (it has ``attention_model()``); every
-            block must see the same tokens.
+        model: a kvision transformer, or any Keras model returning
+            attention weights (see :func:`~kvision.viz.attention_maps`);
+            every block must see the same tokens.
         images: ``(B, H, W, C)`` inputs as the model takes them.
         head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
         discard_ratio: float in [0, 1), see :func:`rollout`.
@@ -288,7 +298,8 @@ def mean_attention_distance(model, images):
     (arXiv:2112.13492).
 
     Args:
-        model: a kvision transformer (it has ``attention_model()``).
+        model: a kvision transformer, or any Keras model returning
+            attention weights (see :func:`~kvision.viz.attention_maps`).
         images: ``(B, H, W, C)`` inputs as the model takes them.
 
     Returns:
@@ -310,7 +321,8 @@ def attention_entropy(model, images):
     token included) as queries and keys.
 
     Args:
-        model: a kvision transformer (it has ``attention_model()``).
+        model: a kvision transformer, or any Keras model returning
+            attention weights (see :func:`~kvision.viz.attention_maps`).
         images: ``(B, H, W, C)``.
 
     Returns:
@@ -331,7 +343,8 @@ def attention_divergence(model, images):
     it. It equals ``log N - attention_entropy``.
 
     Args:
-        model: a kvision transformer (it has ``attention_model()``).
+        model: a kvision transformer, or any Keras model returning
+            attention weights (see :func:`~kvision.viz.attention_maps`).
         images: ``(B, H, W, C)``.
 
     Returns:

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from kvision.data.images import resize_bilinear
+from kvision.layers import MetaFormerBlock
 from kvision.layers import MixerBlock
 
 
@@ -25,27 +26,67 @@ def patch_grid(model, patches):
     return grid
 
 
+def _is_attention(value):
+    shape = getattr(value, "shape", ())
+    return len(shape) == 4 and shape[-1] == shape[-2]
+
+
 def attention_maps(model, images, batch_size=64):
-    """Every transformer block's attention weights.
+    """Every transformer block's attention weights, first block first.
+
+    Works with kvision's transformers and with any Keras model that returns
+    attention weights in the same layout: ``(B, heads, N, N)`` arrays whose
+    rows are softmax distributions over the N keys, as outputs of the model
+    (a dict ``{name: weights}`` or a list, first block first). Outputs of
+    other shapes, such as logits, are ignored, so a model built as
+    ``keras.Model(inputs, [logits, scores_0, scores_1])`` works as it is.
 
     Args:
-        model: a kvision transformer (it has ``attention_model()``).
-        images: ``(B, H, W, C)`` inputs as the model takes them.
+        model: a kvision transformer (its ``attention_model()`` is used), or
+            any Keras model with attention weights among its outputs.
+        images: ``(B, H, W, C)`` inputs as the model takes them (kvision
+            models: floats in [0, 1]).
+        batch_size: int, images per prediction batch.
 
     Returns:
-        ``{block_name: (B, heads, N, N)}`` NumPy arrays.
+        ``{block_name: (B, heads, N, N)}`` NumPy arrays, in block order
+        (output names, or ``"output_i"`` for a list).
+
+    Raises:
+        ValueError: the model returns no array of that layout.
     """
-    probe = model.attention_model()
+    probe = (
+        model.attention_model() if hasattr(model, "attention_model") else model
+    )
     outputs = probe.predict(images, batch_size=batch_size, verbose=0)
-    return {name: np.asarray(scores) for name, scores in outputs.items()}
+    if isinstance(outputs, dict):
+        # Keras returns dict outputs in sorted key order ("block_10" before
+        # "block_2"): put the blocks back in the network's layer order.
+        rank = {layer.name: i for i, layer in enumerate(model.layers)}
+        order = sorted(outputs, key=lambda name: rank.get(name, len(rank)))
+        items = [(name, outputs[name]) for name in order]
+    elif isinstance(outputs, (list, tuple)):
+        items = [(f"output_{i}", value) for i, value in enumerate(outputs)]
+    else:
+        items = [("output_0", outputs)]
+    maps = {name: np.asarray(v) for name, v in items if _is_attention(v)}
+    if not maps:
+        raise ValueError(
+            f"{model.name} returns no attention weights of shape (batch, "
+            "heads, tokens, tokens) among its outputs. Received: output "
+            f"shapes {[getattr(v, 'shape', None) for _, v in items]}"
+        )
+    return maps
 
 
 def cls_attention(model, images, block=-1):
     """Class-token attention to every patch, per head, on the patch grid.
 
     Args:
-        model: a kvision transformer with a class token (token 0).
-        images: ``(B, H, W, C)``.
+        model: a transformer with a class token (token 0): a kvision one,
+            or any Keras model returning attention weights as
+            :func:`attention_maps` describes.
+        images: ``(B, H, W, C)`` inputs as the model takes them.
         block: index of the block (default: the last).
 
     Returns:
@@ -121,11 +162,16 @@ def token_mixing_weights(model, block=0):
     the N patches, so its column, put back on the patch grid, is a spatial
     filter. MLP-Mixer's Figure 5 (Tolstikhin et al., arXiv:2105.01601)
     shows them for the first blocks: some span the whole image, others a
-    small region, and many come in pairs of opposite sign.
+    small region, and many come in pairs of opposite sign. A
+    :class:`~kvision.layers.MetaFormerBlock` with
+    ``token_mixer="spatial_mlp"`` holds the same MLP, over its stage's
+    grid.
 
     Args:
-        model: a kvision MLP-Mixer (its blocks are named ``"block_i"``).
-        block: int, which Mixer block (negative counts from the end).
+        model: a kvision MLP-Mixer, or a MetaFormer with spatial-MLP
+            blocks.
+        block: int, which token-mixing block, in network order (negative
+            counts from the end).
 
     Returns:
         ``(hidden, gh, gw)`` NumPy array: filter ``j`` is the weight each
@@ -138,26 +184,37 @@ def token_mixing_weights(model, block=0):
     >>> token_mixing_weights(mixer).shape
     (64, 8, 8)
     """
-    names = [
-        name
-        for name in getattr(model, "feature_names", [])
-        if isinstance(model.get_layer(name), MixerBlock)
+    blocks = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, MixerBlock)
+        or (
+            isinstance(layer, MetaFormerBlock)
+            and layer.token_mixer == "spatial_mlp"
+        )
     ]
-    if not names:
+    if not blocks:
         raise ValueError(
-            f"{model.name} has no MLP-Mixer blocks; token-mixing weights "
-            "exist only in MLP-Mixer (kvision.models.MLPMixer)."
+            f"{model.name} has no MLP-Mixer blocks (nor MetaFormer blocks "
+            "with token_mixer='spatial_mlp'); token-mixing weights exist "
+            "only in those."
         )
     if isinstance(block, bool) or not isinstance(block, int):
         raise ValueError(f"`block` must be an int. Received: block={block!r}")
-    if not -len(names) <= block < len(names):
+    if not -len(blocks) <= block < len(blocks):
         raise ValueError(
-            f"{model.name} has {len(names)} Mixer blocks. "
+            f"{model.name} has {len(blocks)} token-mixing blocks. "
             f"Received: block={block}"
         )
-    dense = model.get_layer(names[block]).token_mlp.fc1
+    chosen = blocks[block]
+    if isinstance(chosen, MixerBlock):
+        dense = chosen.token_mlp.fc1
+        grid = None
+    else:  # a MetaFormer stage's own grid, not the input's patch grid
+        dense = chosen.mixer.fc1
+        grid = tuple(chosen.input.shape[1:3])
     kernel = keras.ops.convert_to_numpy(dense.kernel)  # (N, hidden)
-    grid = patch_grid(model, kernel.shape[0])
+    grid = grid or patch_grid(model, kernel.shape[0])
     return kernel.T.reshape(kernel.shape[1], *grid)
 
 

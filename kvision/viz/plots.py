@@ -1,12 +1,26 @@
 """Figures: functions return a ``matplotlib.figure.Figure`` and never show
-it (no pyplot state, so they work in scripts, tests and notebooks alike)."""
+it (no pyplot state, so they work in scripts, tests and notebooks alike).
+
+matplotlib is imported when a figure is made, not with this module, so the
+rest of kvision (training, the command line) works without it."""
 
 import numpy as np
 from keras import ops
-from matplotlib.figure import Figure
 
 from kvision import _checks
 from kvision import ops as kv_ops
+
+
+def _figure(**kwargs):
+    """A new ``matplotlib.figure.Figure``; matplotlib is imported here."""
+    try:
+        from matplotlib.figure import Figure as MatplotlibFigure
+    except ImportError as error:
+        raise ImportError(
+            "kvision's figures need matplotlib: pip install matplotlib "
+            "(or the kvision[examples] extra)."
+        ) from error
+    return MatplotlibFigure(**kwargs)
 
 
 def plot_overlays(images, maps, titles=None, suptitle=None, cmap="inferno"):
@@ -23,7 +37,7 @@ def plot_overlays(images, maps, titles=None, suptitle=None, cmap="inferno"):
     """
     images = np.asarray(images)
     count = len(images)
-    fig = Figure(figsize=(1.8 * count, 3.8))
+    fig = _figure(figsize=(1.8 * count, 3.8))
     axes = fig.subplots(2, count, squeeze=False)
     for i in range(count):
         image = images[i]
@@ -50,7 +64,7 @@ def plot_history(history):
         A ``matplotlib.figure.Figure`` with one axis per metric family.
     """
     families = [m for m in ("loss", "accuracy") if m in history]
-    fig = Figure(figsize=(4.5 * len(families), 3.5))
+    fig = _figure(figsize=(4.5 * len(families), 3.5))
     axes = fig.subplots(1, len(families), squeeze=False)
     for ax, metric in zip(axes[0], families, strict=True):
         for key in (metric, f"val_{metric}"):
@@ -96,7 +110,7 @@ def plot_attention_heads(images, head_maps, titles=None, cmap="inferno"):
             f"head_maps.shape={head_maps.shape}"
         )
     count, heads = head_maps.shape[:2]
-    fig = Figure(figsize=(1.6 * (heads + 1), 1.7 * count + 0.3))
+    fig = _figure(figsize=(1.6 * (heads + 1), 1.7 * count + 0.3))
     axes = fig.subplots(count, heads + 1, squeeze=False)
     for i in range(count):
         image = _as_displayable(images[i])
@@ -164,7 +178,7 @@ def plot_spt_views(image, patch_size):
     )
     views = ops.convert_to_numpy(shifted)[0].astype(image.dtype)
     names = ("original", "up-left", "up-right", "down-left", "down-right")
-    fig = Figure(figsize=(2.2 * len(names), 2.6))
+    fig = _figure(figsize=(2.2 * len(names), 2.6))
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for index, (ax, name) in enumerate(zip(axes, names, strict=True)):
         view = views[..., index * channels : (index + 1) * channels]
@@ -219,7 +233,7 @@ def plot_attention_distance(
             f"{len(series)} arrays need as many labels. "
             f"Received: labels={labels!r}"
         )
-    fig = Figure(figsize=(5.5, 3.8))
+    fig = _figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
     for index, (label, values) in enumerate(zip(labels, series, strict=True)):
         values = np.asarray(values, dtype="float64")
@@ -280,7 +294,7 @@ def plot_token_mixing(weights, count=16, cmap="RdBu_r"):
     shown = min(count, len(weights))
     cols = int(np.ceil(np.sqrt(shown)))
     rows = int(np.ceil(shown / cols))
-    fig = Figure(figsize=(1.2 * cols, 1.2 * rows + 0.4))
+    fig = _figure(figsize=(1.2 * cols, 1.2 * rows + 0.4))
     for index in range(shown):
         ax = fig.add_subplot(rows, cols, index + 1)
         limit = float(np.abs(weights[index]).max()) or 1.0

@@ -38,6 +38,20 @@ def test_public_names_are_the_promised_ones():
         "DropPath",
         "LayerScale",
         "DepthwiseConv2D",
+        "TalkingHeadsAttention",
+        "ClassAttention",
+        "ClassAttentionBlock",
+        "TokensToToken",
+        "MetaFormerBlock",
+        "PoolingMixer",
+        "WindowAttention",
+        "PatchMerging",
+        "SwinBlock",
+        "PiTPooling",
+        "ChannelGroupAttention",
+        "ConvPositionEncoding",
+        "DaViTSpatialBlock",
+        "DaViTChannelBlock",
     }
     stems = {"ConvMixerStem", "ConvNeXtStem", "ConvNeXtDownsampling"}
     assert set(layers.__all__) == promised | stems

@@ -64,6 +64,78 @@ CONSTRUCTION = [
         lambda: L.DepthwiseConv2D(3, strides=2, implementation="shifted"),
         "strides=(2, 2)",
     ),
+    # MetaFormer
+    (lambda: L.PoolingMixer(4), "pool_size=4"),
+    (lambda: L.PoolingMixer(0), "pool_size=0"),
+    (lambda: L.MetaFormerBlock("conv"), "token_mixer='conv'"),
+    (lambda: L.MetaFormerBlock(norm="batch"), "norm='batch'"),
+    (lambda: L.MetaFormerBlock(pool_size=2), "pool_size=2"),
+    (lambda: L.MetaFormerBlock(mlp_ratio=0), "mlp_ratio=0"),
+    (lambda: L.MetaFormerBlock(num_heads=0), "num_heads=0"),
+    (lambda: L.MetaFormerBlock(tokens_mlp_dim=-2), "tokens_mlp_dim=-2"),
+    (lambda: L.MetaFormerBlock(drop_path_rate=1.0), "drop_path_rate=1.0"),
+    (
+        lambda: L.MetaFormerBlock(layer_scale_init_value=-1),
+        "layer_scale_init_value=-1",
+    ),
+    # windowed attention
+    (lambda: L.WindowAttention(2, 0), "window_size=0"),
+    (lambda: L.WindowAttention(2, 4, shift_size=4), "shift_size=4"),
+    (lambda: L.WindowAttention(2, 4, shift_size=-1), "shift_size=-1"),
+    (lambda: L.WindowAttention(2, 4, attention="gqa"), "attention='gqa'"),
+    (lambda: L.WindowAttention(2, 1, attention="lsa"), "window_size=1"),
+    (lambda: L.SwinBlock(2, 4, shift_size=5), "shift_size=5"),
+    (lambda: L.SwinBlock(2, 4, mlp_ratio=0), "mlp_ratio=0"),
+    (lambda: L.SwinBlock(2, 4, drop_path_rate=1.0), "drop_path_rate=1.0"),
+    (lambda: L.PatchMerging(norm_epsilon=-1), "norm_epsilon=-1"),
+    (lambda: L.PiTPooling(depth_multiplier=0), "depth_multiplier=0"),
+    (lambda: L.PiTPooling(num_class_tokens=-1), "num_class_tokens=-1"),
+    (lambda: L.PiTPooling(token_grid=(2, 2, 2)), "token_grid=(2, 2, 2)"),
+    # DaViT
+    (lambda: L.ChannelGroupAttention(0), "num_groups=0"),
+    (lambda: L.ChannelGroupAttention(2, dropout=1.0), "dropout=1.0"),
+    (lambda: L.ConvPositionEncoding(4), "kernel_size=4"),
+    (lambda: L.ConvPositionEncoding(0), "kernel_size=0"),
+    (lambda: L.DaViTSpatialBlock(2, window_size=0), "window_size=0"),
+    (lambda: L.DaViTSpatialBlock(0), "num_heads=0"),
+    (lambda: L.DaViTChannelBlock(2, mlp_ratio=0), "mlp_ratio=0"),
+    (lambda: L.DaViTChannelBlock(2, mlp_ratio="4"), "mlp_ratio='4'"),
+    (lambda: L.DaViTChannelBlock(-1), "num_groups=-1"),
+    (
+        lambda: L.DaViTChannelBlock(2, drop_path_rate=1.0),
+        "drop_path_rate=1.0",
+    ),
+    # CaiT and T2T
+    (lambda: L.TalkingHeadsAttention(0), "num_heads=0"),
+    (lambda: L.TalkingHeadsAttention(2, talking_heads="full"), "='full'"),
+    (lambda: L.TalkingHeadsAttention(2, talking_heads=None), "=None"),
+    (lambda: L.TalkingHeadsAttention(2, diagonal_mask="soft"), "='soft'"),
+    (lambda: L.TalkingHeadsAttention(2, attention="gqa"), "attention='gqa'"),
+    (lambda: L.ClassAttention(-1), "num_heads=-1"),
+    (lambda: L.ClassAttention(2, key_tokens="cls"), "key_tokens='cls'"),
+    (lambda: L.ClassAttention(2, talking_heads="x"), "talking_heads='x'"),
+    (lambda: L.ClassAttentionBlock(2, 0), "mlp_dim=0"),
+    (
+        lambda: L.ClassAttentionBlock(2, 8, layer_scale_init_value=-1),
+        "layer_scale_init_value=-1",
+    ),
+    (
+        lambda: L.TransformerBlock(2, 8, attention_kwargs=[1]),
+        "attention_kwargs=[1]",
+    ),
+    (
+        lambda: L.TransformerBlock(
+            2, 8, attention="talking_heads", attention_kwargs={"num_heads": 4}
+        ),
+        "attention_kwargs={'num_heads': 4}",
+    ),
+    (lambda: L.TokensToToken(0), "embed_dim=0"),
+    (lambda: L.TokensToToken(8, num_iterations=0), "num_iterations=0"),
+    (lambda: L.TokensToToken(8, token_dim=6, num_heads=4), "num_heads=4"),
+    (lambda: L.TokensToToken(8, mlp_ratio=0), "mlp_ratio=0"),
+    (lambda: L.TokensToToken(8, padding=-1), "padding=-1"),
+    (lambda: L.TokensToToken(8, shift_size=0), "shift_size=0"),
+    (lambda: L.TokensToToken(8, attention="mhsa2"), "attention='mhsa2'"),
 ]
 
 
@@ -124,6 +196,69 @@ BUILD = [
     (lambda: L.MixerBlock(4, 4), (None, 8), "token count"),
     (lambda: L.MultiHeadSelfAttention(2), (4, None), "channel dimension"),
     (lambda: L.ConvNeXtDownsampling(8), (1, 8, 4), "height and width >= 2"),
+    # MetaFormer: static image sizes, divisible heads, shape-keeping mixers
+    (lambda: L.PoolingMixer(), (None, None, 4), "image size"),
+    (lambda: L.PoolingMixer(), (4, 8), "input_shape=(None, 4, 8)"),
+    (lambda: L.MetaFormerBlock(), (4, 8), "input_shape=(None, 4, 8)"),
+    (lambda: L.MetaFormerBlock("spatial_mlp"), (None, 4, 8), "image size"),
+    (lambda: L.MetaFormerBlock("attention", num_heads=3), (4, 4, 8), "=3"),
+    (
+        lambda: L.MetaFormerBlock(keras.layers.Dense(4)),
+        (4, 4, 8),
+        "token_mixer=Dense",
+    ),
+    # windows that do not tile the map, and maps it cannot window
+    (lambda: L.WindowAttention(2, 4), (8, 6, 8), "window_size=4"),
+    (lambda: L.WindowAttention(3, 2), (4, 4, 8), "num_heads=3"),
+    (lambda: L.WindowAttention(2, 2), (4, 8), "input_shape=(None, 4, 8)"),
+    (lambda: L.WindowAttention(2, 2), (None, 4, 8), "map size"),
+    (lambda: L.SwinBlock(2, 4), (8, 6, 8), "window_size=4"),
+    (lambda: L.SwinBlock(2, 2), (4, 8), "input_shape=(None, 4, 8)"),
+    # odd maps cannot be merged 2x2; token counts PiT cannot put on a grid
+    (lambda: L.PatchMerging(), (4, 5, 8), "input_shape=(None, 4, 5, 8)"),
+    (lambda: L.PatchMerging(), (16, 8), "input_shape=(None, 16, 8)"),
+    (lambda: L.PiTPooling(), (11, 8), "token_grid"),
+    (lambda: L.PiTPooling(token_grid=(2, 3)), (10, 8), "token_grid"),
+    (lambda: L.PiTPooling(), (4, 4, 8), "input_shape=(None, 4, 4, 8)"),
+    (lambda: L.PiTPooling(stride=3), (2, 8), "stride=3"),
+    # DaViT: channels divisible by groups / heads, maps with static sizes
+    (lambda: L.ChannelGroupAttention(3), (4, 8), "num_groups=3"),
+    (lambda: L.ChannelGroupAttention(3), (2, 2, 8), "channels=8"),
+    (lambda: L.ChannelGroupAttention(2), (8,), "input_shape=(None, 8)"),
+    (lambda: L.ChannelGroupAttention(2), (4, None), "channel dimension"),
+    (lambda: L.ConvPositionEncoding(), (4, 8), "input_shape=(None, 4, 8)"),
+    (lambda: L.DaViTChannelBlock(3), (4, 4, 8), "num_groups=3"),
+    (lambda: L.DaViTSpatialBlock(3), (4, 4, 8), "num_heads=3"),
+    (lambda: L.DaViTSpatialBlock(2), (16, 8), "input_shape=(None, 16, 8)"),
+    (lambda: L.DaViTChannelBlock(2), (None, 4, 8), "map size"),
+    # CaiT: divisible heads, enough tokens for the mask and for the keys
+    (lambda: L.TalkingHeadsAttention(3), (4, 8), "num_heads=3"),
+    (
+        lambda: L.TalkingHeadsAttention(2, attention="lsa"),
+        (1, 8),
+        "input_shape=(None, 1, 8)",
+    ),
+    (
+        lambda: L.TalkingHeadsAttention(2, diagonal_mask="official_spt"),
+        (None, 8),
+        "number of tokens",
+    ),
+    (
+        lambda: L.ClassAttention(2, key_tokens="patches"),
+        (1, 8),
+        "input_shape=(None, 1, 8)",
+    ),
+    (lambda: L.ClassAttention(2), (4, 4, 8), "input_shape=(None, 4, 4, 8)"),
+    (lambda: L.ClassAttentionBlock(2, 8), (8,), "input_shape=(None, 8)"),
+    # T2T: images too small for the splits, static sizes
+    (lambda: L.TokensToToken(8, padding=0), (4, 4, 3), "padding=0"),
+    (
+        lambda: L.TokensToToken(8, attention="lsa"),
+        (2, 2, 3),
+        "input_shape=(None, 2, 2, 3)",
+    ),
+    (lambda: L.TokensToToken(8), (None, None, 3), "image size"),
+    (lambda: L.TokensToToken(8), (64, 3), "input_shape=(None, 64, 3)"),
 ]
 
 
@@ -148,3 +283,9 @@ def test_dynamic_token_count_is_fine_without_diagonal_masking():
 
 def _literal(text):
     return re.escape(text)
+
+
+def test_only_the_attention_mixer_returns_scores():
+    block = L.MetaFormerBlock("pooling")
+    with pytest.raises(ValueError, match="return_attention_scores=True"):
+        block(keras.Input((4, 4, 8)), return_attention_scores=True)

@@ -16,6 +16,9 @@ MODEL_CLASSES = [
     models.ConvMixer,
     models.MLPMixer,
     models.ConvNeXt,
+    models.DaViT,
+    models.CaiT,
+    models.T2TViT,
 ]
 # One small instance per family: (registry name, overrides).
 SMALL = {
@@ -23,6 +26,13 @@ SMALL = {
     "convmixer_256_8": dict(depth=2, dim=16),
     "mixer_32px": dict(depth=2, hidden_dim=16),
     "convnext_32px": dict(depths=(1, 1, 1, 1), dims=(8, 16, 24, 32)),
+    "davit_32px": dict(dims=(8, 16, 32), num_heads=(1, 2, 2)),
+    "sl_cait_32px": dict(
+        depth=1, class_depth=1, embed_dim=16, num_heads=2, mlp_dim=16
+    ),
+    "sl_t2t_32px": dict(
+        depth=1, embed_dim=16, num_heads=2, mlp_dim=16, token_dim=8
+    ),
 }
 
 
@@ -186,3 +196,13 @@ def test_registry_lists_creates_and_refuses_duplicates():
 def test_headless_models_headless_include_top_ignores_num_classes():
     model = small("mixer_32px", include_top=False, num_classes=None)
     assert tuple(model.output.shape) == (None, 64, 16)
+
+
+def test_every_model_documents_its_input_range():
+    """Models take floats in [0, 1]; uint8 pixels would fail silently."""
+    from kvision.models import list_models
+    from kvision.models import model_class
+
+    for name in list_models():
+        doc = model_class(name).__doc__ or ""
+        assert "[0, 1]" in doc and "to_model_range" in doc, name

@@ -1,8 +1,18 @@
-"""Every registered model builds, runs, trains a step and reloads.
+"""Every registered model builds at the smallest input its architecture
+accepts; every small one also runs, trains a step and reloads.
 
-Driven by the registry: a newly registered variant is tested automatically,
-at the smallest input its architecture accepts.
+Driven by the registry: a newly registered variant is tested automatically.
+Variants registered for ImageNet-size images (a default input of 224 px or
+more) are built symbolically: the whole graph, its output shape and its
+config round trip through a ``.keras`` file's JSON, with weights that have
+shapes but no values (``tests/symbolic.py``), so a 350M-parameter variant
+costs what a small one does. What training and reloading would add for
+them is what it adds for the small variants of the same classes, which run
+the same code at other widths and depths; their exact parameter counts are
+asserted in ``test_param_counts.py``.
 """
+
+import inspect
 
 import keras
 import numpy as np
@@ -10,26 +20,121 @@ import pytest
 
 from kvision.models import create_model
 from kvision.models import list_models
+from kvision.models import model_class
 from kvision.models import model_config
 from tests.helpers import to_numpy
+from tests.symbolic import symbolic
+from tests.symbolic import symbolic_from_config
 
 
 def smallest_input(name):
     """The smallest square image the variant's downsampling accepts."""
     config = model_config(name)
+    if name.startswith(("poolformer", "metaformer")):
+        # The stem's stride, then a halving per later stage, to a 1x1 last
+        # grid (2x2 for attention, which would take a softmax over one).
+        last = 2 if config.get("token_mixer") == "attention" else 1
+        return config["stem_stride"] * 2 ** (len(config["depths"]) - 1) * last
+    if name.startswith(("swin", "sl_swin")):
+        # A halving per merge down to a 2x2 last map: a one-token window
+        # would take a softmax over one (and LSA needs two tokens).
+        return config["patch_size"] * 2 ** len(config["depths"])
+    if name.startswith(("pit", "sl_pit")):
+        if config.get("token_pooling") == "spt":  # SPT pooling halves grids
+            return config["patch_size"] * 2 ** (len(config["depths"]) - 1)
+        return config["patch_size"]  # one token, which PiT's pooling keeps
+    if name.startswith("davit"):
+        # The stride-4 stem, then a halving per later stage down to a 1x1
+        # map (smaller maps are padded into one attention window).
+        return 4 * 2 ** (len(config["depths"]) - 1)
+    if name.startswith(("t2t", "sl_t2t")):
+        # Each soft split halves the side: 2x2 tokens for the last token
+        # transformer (LSA needs two), then one token beside the class token.
+        return 2 ** (config["num_iterations"] + 1)
     if "depths" in config:  # ConvNeXt: the stem, then a halving per stage
         stem = config.get("stem_patch_size", 4)
         return stem * 2 ** (len(config["depths"]) - 1)
     return config["patch_size"] * 2
 
 
+def small_overrides(name):
+    """Arguments a variant needs at its smallest input."""
+    if name.startswith(("swin", "sl_swin")):
+        # Windows of 7 tile no power-of-two map; two blocks in the first
+        # stage (unshifted, shifted) and one per later stage run every path.
+        stages = len(model_config(name)["depths"])
+        return {"window_size": 4, "depths": (2,) + (1,) * (stages - 1)}
+    if name.startswith(("pit", "sl_pit")):
+        return {"depths": (1,) * len(model_config(name)["depths"])}
+    if name.startswith(("cait", "sl_cait", "t2t", "sl_t2t")):
+        # 12-36 blocks: two are the same code (test_param_counts builds the
+        # full depth).
+        return {"depth": 2}
+    return {}
+
+
 def build_small(name):
     size = smallest_input(name)
-    return create_model(name, input_shape=(size, size, 3), num_classes=5)
+    return create_model(
+        name,
+        input_shape=(size, size, 3),
+        num_classes=5,
+        **small_overrides(name),
+    )
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_registered_model_trains_and_reloads(name, tmp_path):
+def imagenet_size(name):
+    """Whether the variant is registered for images of 224 px or more."""
+    shape = model_config(name).get("input_shape")
+    if shape is None:
+        signature = inspect.signature(model_class(name))
+        shape = signature.parameters["input_shape"].default
+    return min(shape[:2]) >= 224
+
+
+def step_compilation():
+    """The cheapest training step that is still the one users run.
+
+    JAX without ``jit`` runs a step op by op, compiling each new operation
+    on the way: measured on a loaded 2-core CPU, one step of
+    ``convnext_32px`` took over 10 minutes that way and 100 s compiled
+    (``vit_32px``: 40 s and 26 s). TensorFlow's step without XLA is
+    already a compiled graph (XLA would only add compile time), and
+    PyTorch's default step is eager (``torch.compile`` would add minutes).
+    The eager forward calls around the step stay eager on every backend.
+    """
+    return keras.backend.backend() == "jax"
+
+
+IMAGENET_SIZE = [n for n in list_models() if imagenet_size(n)]
+SMALL = [n for n in list_models() if not imagenet_size(n)]
+
+
+@pytest.mark.parametrize("name", IMAGENET_SIZE)
+def test_imagenet_size_model_builds_symbolically(name):
+    model = symbolic(build_small, name)
+    assert tuple(model.output.shape) == (None, 5)
+    clone = symbolic_from_config(model)
+    assert type(clone) is type(model)
+    assert clone.get_config() == model.get_config()
+    assert [(w.path, w.shape) for w in clone.weights] == [
+        (w.path, w.shape) for w in model.weights
+    ]
+
+
+def test_every_model_class_trains_a_small_variant():
+    untrained = {model_class(n) for n in IMAGENET_SIZE} - {
+        model_class(n) for n in SMALL
+    }
+    assert not untrained, (
+        f"{sorted(c.__name__ for c in untrained)} only have ImageNet-size "
+        "variants, which this file builds but never trains: register a "
+        "small variant (e.g. for 32x32 images)"
+    )
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_model_trains_and_reloads(name, tmp_path):
     model = build_small(name)
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(2, *model.input_shape[1:])).astype("float32")
@@ -39,14 +144,12 @@ def test_registered_model_trains_and_reloads(name, tmp_path):
     assert before.shape == (2, 5)
     assert np.isfinite(before).all()
 
-    # Plain SGD: no optimizer state to create for up to 350M parameters, and
-    # an update step that builds in a fraction of Adam's time.
+    # Plain SGD: no optimizer state to create, and an update step that
+    # builds in a fraction of Adam's time.
     model.compile(
         optimizer=keras.optimizers.SGD(0.1),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        # Compiling a whole deep model costs ~10-40 s per variant and
-        # backend; the layers' compiled steps are tested on their own.
-        jit_compile=False,
+        jit_compile=step_compilation(),
     )
     first = to_numpy(model.trainable_weights[0])
     loss = model.train_on_batch(x, y)

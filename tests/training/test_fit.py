@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -77,22 +78,28 @@ def test_fit_model_validates_as_asked_and_evaluates_at_the_end():
     assert untested.test_accuracy is None and untested.test_loss is None
 
 
-def test_paper_recipe_with_mixing_trains_a_convnet(tmp_path):
+def test_adapted_paper_recipe_with_mixing_trains_a_convnet(tmp_path):
+    # ConvNeXt's recipe mixes every batch (MixUp 0.8 / CutMix 1.0); the
+    # mixing itself is checked in tests/data/test_mixing.py.
     metrics = train(
-        "convmixer_256_8",
+        "convnext_32px",
         dataset="digits",
-        recipe="paper",
         epochs=1,
-        batch_size=16,
         num_train=48,
         num_test=16,
         out=tmp_path,
         verbose=0,
-        depth=1,
-        dim=8,
+        depths=(1,),
+        dims=(8,),
     )
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert metrics["recipe"] == "convmixer_cifar"
+    assert metrics["recipe"] == "convnext_imagenet_adapted"
+    values = metrics["recipe_values"]
+    assert values["mixup"] == 0.8 and values["mix_prob"] == 1.0
+    # 48 images: the smallest batch, 16; digits are not mirrored.
+    assert metrics["batch_size"] == 16 and not values["flip"]
+    assert metrics["learning_rate"] == pytest.approx(4e-3 * 16 / 4096)
+    assert "batch_size" in metrics["adaptations"]
     assert (tmp_path / "maps.png").exists()
 
 
@@ -129,6 +136,10 @@ def test_cli_trains_and_writes_metrics(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["model"] == "mixer_32px"
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    # The adapted recipe is printed before training, beside the paper's.
+    assert metrics["recipe"] == "mixer_small_data_adapted"
+    assert "Recipe 'mixer_small_data_adapted'" in result.stdout
+    assert re.search(r"batch_size\s+128\s+16\s", result.stdout)
 
 
 @pytest.mark.backend("jax")

@@ -74,9 +74,10 @@ def test_weight_decay_spares_biases_norms_embeddings_and_tokens():
     head = keras.layers.Dense(1, name="head")
     outputs = head(keras.layers.Flatten()(x * 0.0))
     model = keras.Model(inputs, outputs)
-    recipe = get_recipe("vit_32px").replace(
+    recipe = get_recipe("convnext_32px").replace(
         learning_rate=0.1, weight_decay=0.5, warmup_epochs=0, epochs=1
     )
+    assert recipe.decay_exemptions
     model.compile(
         optimizer=build_optimizer(recipe, model, steps_per_epoch=1),
         loss="mse",
@@ -113,3 +114,48 @@ def test_quick_recipes_and_batch_scaling():
         get_recipe("resnet50")
     with pytest.raises(ValueError, match="kind='slow'"):
         get_recipe("vit_32px", kind="slow")
+
+
+def test_the_sl_vit_recipe_decays_every_weight_as_its_script():
+    inputs = keras.Input((4, 6))
+    x = layers.ClassToken(name="cls")(inputs)
+    x = layers.PositionEmbedding(name="pos")(x)
+    x = keras.layers.LayerNormalization(name="norm")(x)
+    x = layers.LayerScale(0.5, name="scale")(x)
+    outputs = keras.layers.Dense(1, name="head")(
+        keras.layers.Flatten()(x * 0.0)
+    )
+    model = keras.Model(inputs, outputs)
+    recipe = get_recipe("sl_vit_32px").replace(
+        learning_rate=0.1, weight_decay=0.5, warmup_epochs=0, epochs=1
+    )
+    assert not recipe.decay_exemptions
+    model.compile(
+        optimizer=build_optimizer(recipe, model, steps_per_epoch=1),
+        loss="mse",
+    )
+    before = {w.path: to_numpy(w) for w in model.trainable_weights}
+    model.train_on_batch(np.ones((2, 4, 6)), np.ones((2, 1)))
+    for path in ("cls/token", "pos/embedding", "norm/gamma", "scale/gamma"):
+        after = to_numpy(model.get_layer(path.split("/")[0]).weights[0])
+        assert not np.allclose(after, before[path]), path
+
+
+def test_optimizer_takes_the_recipes_epsilon_and_clipping():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    recipe = get_recipe("convmixer_1536_20")
+    optimizer = build_optimizer(recipe, model, steps_per_epoch=4)
+    assert optimizer.epsilon == pytest.approx(1e-3)
+    assert optimizer.clipnorm == pytest.approx(1.0)
+    assert build_optimizer(
+        get_recipe("sl_vit_32px"), model, 4
+    ).epsilon == pytest.approx(1e-8)
+
+
+def test_cosine_floor_and_warmup_in_steps():
+    recipe = get_recipe("sl_vit_32px", epochs=10)
+    assert recipe.warmup_epochs == pytest.approx(1.0)  # 10 % of training
+    schedule = learning_rate_schedule(recipe, steps_per_epoch=7)
+    lr = rates(schedule, [0, 7, 70, 80])
+    assert lr[0] == 0.0 and lr[1] == pytest.approx(1e-3)
+    assert lr[2] == pytest.approx(1e-6) and lr[3] == pytest.approx(1e-6)
