@@ -21,10 +21,10 @@
 # %% [markdown]
 # # DaViT: attention over space, then over channels
 #
-# **On Colab:** download this notebook's `.ipynb` and open it with *File
-# > Upload notebook* (there is no public repository to link an *Open in
+# **On Colab:** download this notebook's `.ipynb` and open it with Colab's
+# *File, Upload notebook* (there is no public repository to link an *Open in
 # Colab* badge to yet). It asks Colab for a GPU; if it opens on a CPU,
-# choose one under *Runtime > Change runtime type*.
+# choose one in *Runtime, Change runtime type*.
 #
 # **Paper:** Mingyu Ding, Bin Xiao, Noel Codella, Ping Luo, Jingdong Wang
 # and Lu Yuan, *DaViT: Dual Attention Vision Transformers*
@@ -47,12 +47,14 @@
 #
 # **Backends:** TensorFlow, JAX and PyTorch: pick one in the form below.
 #
-# **Runtime.** Measured on a 2-core CPU without a GPU, shared with other
-# jobs: the CPU-sized run on digits (two models, three seeds, 15 epochs
-# each) took about 13 minutes with TensorFlow; the smoke run
-# (`KVISION_SMOKE=1`) about a minute. On a Colab GPU, the full CIFAR-10
-# run (both models, 100 epochs, one seed) should take roughly half an
-# hour: an estimate, not measured.
+# **Runtime.** Measured on a 2-core CPU without a GPU: the CPU-sized run
+# on digits (two models, three seeds, 15 epochs each) used 11 minutes of
+# CPU time with TensorFlow, so 6-11 minutes on two idle cores (it took 47
+# minutes of wall time on a machine shared with about ten other jobs; the
+# ViT, with 6 times DaViT's multiply-adds, takes about 70 % of it); the
+# smoke run (`KVISION_SMOKE=1`) under a minute of CPU time. On a Colab
+# GPU, the full CIFAR-10 run (both models, 100 epochs, one seed) should
+# take roughly half an hour: an estimate, not measured.
 
 # %% [markdown]
 # ## Setup

@@ -220,3 +220,41 @@ def test_depthwise_benchmark_measures_each_path():
     assert row["implementation"] == "native"
     assert row["train_images_per_second"] > 0
     assert row["infer_images_per_second"] > 0
+
+
+def test_recipes_on_digits_report_takes_medians_over_seeds(tmp_path):
+    from benchmarks import recipes_on_digits
+
+    epochs = recipes_on_digits.EPOCHS["convmixer_256_8"]
+
+    def run(seed, accuracy):
+        return {
+            "model": "convmixer_256_8",
+            "seed": seed,
+            "epochs": epochs,
+            "parameters": 594186,
+            "batch_size": 64,
+            "learning_rate": 0.00625,
+            "test_accuracy": accuracy,
+            "test_accuracy_per_epoch": [0.1] * (epochs - 1) + [accuracy],
+            "train_seconds": 10.0 + seed,
+            "cpu_seconds": 20.0,
+            "load_average": [1.0, 1.0],
+        }
+
+    record = {
+        "backend": "torch",
+        "keras": "3",
+        "python": "3.11",
+        "machine": "x86_64, 2 CPUs",
+        "OMP_NUM_THREADS": "1",
+        "linear_probe": {"seed": 0, "test_accuracy": 0.961, "seconds": 1},
+        "runs": [run(0, 0.99), run(1, 0.97), run(2, 0.985)],
+    }
+    (tmp_path / "recipes_digits_torch.json").write_text(json.dumps(record))
+    recipes_on_digits.write_report(tmp_path)
+    table = (tmp_path / "recipes_digits.md").read_text()
+    assert "**0.961**" in table  # the probe
+    row = next(line for line in table.splitlines() if "convmixer" in line)
+    assert "0.990 / 0.970 / 0.985 (seeds 0,1,2)" in row
+    assert "| **0.985** | 0.980 | yes | 11 | 20 |" in row

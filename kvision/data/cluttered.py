@@ -23,7 +23,7 @@ _STROKE = 0.5
 
 
 def _textures(rng, count, size):
-    """Two random colours mixed by two random gratings, plus pixel noise."""
+    """Two nearby random colours mixed by two random gratings, plus noise."""
     y, x = np.mgrid[0:size, 0:size].astype("float32") * (32.0 / size)
     pattern = np.zeros((count, size, size), "float32")
     for _ in range(2):
@@ -35,8 +35,8 @@ def _textures(rng, count, size):
         )
     pattern = (pattern / 4 + 0.5)[..., None]
     first = rng.uniform(0, 255, (count, 1, 1, 3))
-    second = rng.uniform(0, 255, (count, 1, 1, 3))
-    noise = rng.normal(0, 10, (count, size, size, 3)).astype("float32")
+    second = np.clip(first + rng.normal(0, 50, (count, 1, 1, 3)), 0, 255)
+    noise = rng.normal(0, 8, (count, size, size, 3)).astype("float32")
     return first * pattern + second * (1 - pattern) + noise
 
 
@@ -63,7 +63,7 @@ def _overlap(top, left, h, w, box):
 
 def _draw(sources, labels, count, size, rng, clutter):
     """Makes ``count`` images from the 8x8 ``sources`` (values 0..1)."""
-    low, high = max(8, round(0.375 * size)), round(0.625 * size)
+    low, high = max(8, round(0.4 * size)), round(0.65 * size)
     # Every source digit at every side it can be drawn at, once.
     scaled = {
         side: np.clip(
@@ -119,7 +119,7 @@ def _draw(sources, labels, count, size, rng, clutter):
 
 
 def make_cluttered_digits(
-    count, image_size=32, seed=0, split="train", clutter=(2, 4)
+    count, image_size=32, seed=0, split="train", clutter=(1, 2)
 ):
     """Generates ``count`` cluttered digits with labels and stroke masks.
 

@@ -66,6 +66,7 @@ class AugmentedBatches(keras.utils.PyDataset):
             prob=self.recipe.mix_prob,
             switch_prob=self.recipe.mix_switch_prob,
         )
+        method = None
         if mixing is not None and len(chosen) > 1:
             method, alpha = mixing
             images, labels = data.mix_batch(
@@ -76,7 +77,7 @@ class AugmentedBatches(keras.utils.PyDataset):
                 alpha=alpha,
                 rng=self.rng,
             )
-        self.mixed.append(mixing and mixing[0])
+        self.mixed.append(method)
         return images / 255.0, labels
 
     def on_epoch_end(self):

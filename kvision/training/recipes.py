@@ -1,33 +1,11 @@
 """The papers' training recipes as data, how one adapts to a dataset, and
 the optimizer it describes.
 
-A :class:`Recipe` holds the numbers of one official training command. Those
-numbers were chosen for the paper's dataset: 50,000 CIFAR images or 1.28
-million ImageNet ones. :func:`adapt_recipe` applies a recipe to another
-dataset and changes only what has to change, each change with its rule:
-
-- **batch size**: at most the paper's, and small enough for an epoch to take
-  at least :data:`MIN_STEPS_PER_EPOCH` optimizer steps (the largest power of
-  two ``<= num_train / MIN_STEPS_PER_EPOCH``, and at least
-  :data:`MIN_BATCH_SIZE`). ConvMixer's batch of 512 on scikit-learn's 1,437
-  training digits gives 3 steps per epoch: measured, 0.51 test accuracy after
-  6 epochs, against 0.98 at batch 64 (23 steps).
-- **learning rate**: scaled with the batch by the recipe's
-  ``lr_scaling`` rule: ``"linear"`` (``lr * batch / paper_batch``, the rule of
-  DeiT that ConvNeXt's recipe inherits), ``"sqrt"``, or ``"none"`` (the
-  official script's learning rate does not depend on its batch size).
-- **warm-up and schedule**: the warm-up keeps its share of the training
-  when the number of epochs changes; both are counted in optimizer steps
-  (:func:`learning_rate_schedule`).
-- **augmentation**: the random crop's padding scales with the image side
-  (CIFAR's 4 pixels at 32 px are an eighth); horizontal flips are switched
-  off for datasets whose labels they change (digits). RandAugment,
-  random erasing and MixUp/CutMix act relative to the image size and keep
-  the paper's values.
-
-``print(recipe)`` (or :meth:`Recipe.describe`) shows the paper's values and
-the applied ones side by side with the rule behind each change, and lists
-where the recipe departs from the official code.
+A :class:`Recipe` holds the numbers of one official training command, chosen
+for the paper's dataset: 50,000 CIFAR images or 1.28 million ImageNet ones.
+:func:`adapt_recipe` applies it to another dataset and changes only what has
+to change, each change with its rule; ``print(recipe)`` shows the paper's
+values and the applied ones side by side.
 
 **Input range.** kvision feeds images scaled to [0, 1]. The official SL-ViT
 and ConvMixer scripts standardise each channel by the dataset's mean and
@@ -52,6 +30,12 @@ MIN_BATCH_SIZE = 16
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """How a paper trains its model; every field is a plain value.
+
+    Images reach the model scaled to [0, 1]. The official SL-ViT and
+    ConvMixer scripts standardise them by the dataset's channel mean and
+    standard deviation instead, so what their zero padding (SPT's shifts,
+    the random crop) adds is the mean colour there and black here, the
+    background of digits; ``departures`` lists this with the rest.
 
     Attributes:
         name: the recipe's name.
@@ -500,7 +484,28 @@ def adapt_recipe(
     epochs=None,
     min_steps_per_epoch=MIN_STEPS_PER_EPOCH,
 ):
-    """Applies a paper's recipe to a dataset (see the module docs' rules).
+    """Applies a paper's recipe to a dataset, each change by a stated rule.
+
+    - **Batch size**: at most the paper's, and small enough for an epoch to
+      take at least ``min_steps_per_epoch`` optimizer steps: the largest
+      power of two ``<= num_train / min_steps_per_epoch``, and at least
+      :data:`MIN_BATCH_SIZE`. ConvMixer's batch of 512 on scikit-learn's
+      1,437 training digits is 3 steps per epoch: measured, 0.51 test
+      accuracy after 6 epochs, against 0.98 at batch 64 (23 steps).
+    - **Learning rate**: follows the batch by the recipe's ``lr_scaling``:
+      ``"linear"`` (``lr * batch / paper_batch``, the rule of DeiT that
+      ConvNeXt's recipe inherits, and kvision's choice where a script has
+      no rule of its own), ``"sqrt"``, or ``"none"`` (the SL-ViT script
+      trains at its learning rate whatever its batch size).
+    - **Warm-up and schedule**: when the number of epochs changes, the
+      warm-up keeps its share of the training; both are counted in
+      optimizer steps (:func:`learning_rate_schedule`).
+    - **Augmentation**: the random crop's padding scales with the image
+      side (CIFAR's 4 pixels at 32 px are an eighth); an ImageNet recipe's
+      random-resized crop becomes that pad-and-crop on images of 64 px or
+      less; horizontal flips are switched off for datasets whose labels a
+      mirror changes (digits). RandAugment, random erasing and MixUp/CutMix
+      act relative to the image and keep the paper's values.
 
     Args:
         recipe: a :class:`Recipe` (an adapted one is re-adapted from its
@@ -513,7 +518,8 @@ def adapt_recipe(
             follows either way.
         epochs: int or ``None`` for the paper's.
         min_steps_per_epoch: int, the optimizer steps an epoch must have
-            at least (while the batch is at least :data:`MIN_BATCH_SIZE`).
+            at least (while the batch is at least :data:`MIN_BATCH_SIZE`;
+            default :data:`MIN_STEPS_PER_EPOCH`, 20).
 
     Returns:
         A :class:`Recipe` whose ``paper`` is the published recipe and whose

@@ -32,7 +32,9 @@ def test_train_and_test_come_from_different_handwriting():
     assert len(train) == 1437 and len(test) == 360
     # No test digit is also a training digit.
     train_rows = {row.tobytes() for row in train.reshape(len(train), -1)}
-    shared = [r for r in test.reshape(len(test), -1) if r.tobytes() in train_rows]
+    shared = [
+        r for r in test.reshape(len(test), -1) if r.tobytes() in train_rows
+    ]
     assert len(shared) < 5  # scikit-learn's digits hold a few duplicates
     one = make_cluttered_digits(50, seed=0, split="train")[0]
     other = make_cluttered_digits(50, seed=0, split="test")[0]

@@ -92,20 +92,6 @@ def imagenet_size(name):
     return min(shape[:2]) >= 224
 
 
-def step_compilation():
-    """The cheapest training step that is still the one users run.
-
-    JAX without ``jit`` runs a step op by op, compiling each new operation
-    on the way: measured on a loaded 2-core CPU, one step of
-    ``convnext_32px`` took over 10 minutes that way and 100 s compiled
-    (``vit_32px``: 40 s and 26 s). TensorFlow's step without XLA is
-    already a compiled graph (XLA would only add compile time), and
-    PyTorch's default step is eager (``torch.compile`` would add minutes).
-    The eager forward calls around the step stay eager on every backend.
-    """
-    return keras.backend.backend() == "jax"
-
-
 IMAGENET_SIZE = [n for n in list_models() if imagenet_size(n)]
 SMALL = [n for n in list_models() if not imagenet_size(n)]
 
@@ -149,7 +135,12 @@ def test_small_model_trains_and_reloads(name, tmp_path):
     model.compile(
         optimizer=keras.optimizers.SGD(0.1),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=step_compilation(),
+        # Uncompiled: compiling the whole model costs more than it saves for
+        # one step. CPU seconds of this test on JAX, uncompiled / compiled:
+        # mixer_32px 12.6 / 12.3, convmixer_256_8 6.2 / 7.8, convnext_32px
+        # 23.0 / 36.2, vit_32px 9.0 / 12.7. The layers' compiled steps are
+        # tested on their own.
+        jit_compile=False,
     )
     first = to_numpy(model.trainable_weights[0])
     loss = model.train_on_batch(x, y)
