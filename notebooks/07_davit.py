@@ -225,7 +225,7 @@ spatial = layers.WindowAttention(
     pad_to_window=True,
 )
 channel = layers.ChannelGroupAttention(num_groups=3)
-for side in (7, 14, 28, 56):
+for side in (7, 14, 28):
     maps = np.zeros((1, side, side, 96), "float32")
     _, s_scores = spatial(maps, return_attention_scores=True)
     _, c_scores = channel(maps, return_attention_scores=True)

@@ -343,18 +343,11 @@ CASES = [
         (2 + 2 * 4, 8),
     ),
     LayerCase(
+        # On tokens; davit_channel_block runs it on maps.
         "channel_group_attention",
         layers.ChannelGroupAttention,
-        dict(num_groups=2),
-        (5, 8),
-        returns_scores=True,
-        scores_shape=(2, 4, 4),
-    ),
-    LayerCase(
-        "channel_group_attention_maps",
-        layers.ChannelGroupAttention,
         dict(num_groups=4, qkv_bias=False, attention_dropout=0.1, dropout=0.1),
-        (3, 3, 8),
+        (5, 8),
         returns_scores=True,
         scores_shape=(4, 2, 2),
     ),

@@ -26,7 +26,6 @@ SMALL = {
     "convmixer_256_8": dict(depth=2, dim=16),
     "mixer_32px": dict(depth=2, hidden_dim=16),
     "convnext_32px": dict(depths=(1, 1, 1, 1), dims=(8, 16, 24, 32)),
-    "davit_32px": dict(dims=(8, 16, 32), num_heads=(1, 2, 2)),
     "sl_cait_32px": dict(
         depth=1, class_depth=1, embed_dim=16, num_heads=2, mlp_dim=16
     ),

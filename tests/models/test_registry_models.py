@@ -66,6 +66,15 @@ def small_overrides(name):
         return {"window_size": 4, "depths": (2,) + (1,) * (stages - 1)}
     if name.startswith(("pit", "sl_pit")):
         return {"depths": (1,) * len(model_config(name)["depths"])}
+    if name.startswith("davit") and not imagenet_size(name):
+        # Two stages: every block kind and a downsampling (the full variant
+        # runs in test_cross_backend and the notebook; the ImageNet ones
+        # build symbolically in full).
+        config = model_config(name)
+        return {
+            key: tuple(config[key][:2])
+            for key in ("depths", "dims", "num_heads")
+        }
     if name.startswith(("cait", "sl_cait", "t2t", "sl_t2t")):
         # 12-36 blocks: two are the same code (test_param_counts builds the
         # full depth).
