@@ -302,7 +302,7 @@ say(
 )
 
 # %% [markdown]
-# ## An SL-ViT from `kvision.layers`
+# ## An SL-ViT from the library's layers
 #
 # The registry has the paper's models, but the layers are the library:
 # SPT, a class token, position embeddings and transformer blocks with

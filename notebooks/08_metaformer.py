@@ -129,7 +129,7 @@ elif run.size == "cpu":
     NUM_TRAIN, NUM_TEST = (None, None) if DATASET == "digits" else (3000, 1000)
     # metaformer_32px's stem and stage grids (16, 8, 4, 2), thinner and
     # shallower, so that fifteen trainings fit a CPU's 20 minutes.
-    MODEL = dict(depths=(1, 1, 3, 1), dims=(24, 48, 96, 192))
+    MODEL = dict(depths=(1, 1, 3, 1), dims=(16, 32, 64, 128))
 else:
     epochs, NUM_TRAIN, NUM_TEST = 30, None, None
     MODEL = {}
@@ -566,22 +566,25 @@ for ax, key, label in (
             alpha=0.6,
         )
     ax.axhline(linear_accuracy, color="black", linestyle="--", linewidth=1)
-    ax.axhline(chance_accuracy, color="black", linestyle=":", linewidth=1)
     ax.set_xlabel(label)
     ax.grid(alpha=0.3)
-axes[0].set_ylabel("test accuracy (mean ± std over seeds; dots: seeds)")
+# Zoomed on the models and the linear baseline; chance is far below.
+values = [a for s in table.values() for a in s["per_seed"]] + [linear_accuracy]
+margin = max(0.01, 0.1 * (max(values) - min(values)))
+axes[0].set_ylim(min(values) - margin, max(values) + margin)
+axes[0].set_ylabel("test accuracy (mean ± std; grey: each seed)")
 axes[0].text(
     axes[0].get_xlim()[0],
     linear_accuracy,
-    " linear on pixels",
+    " linear classifier on pixels",
     va="bottom",
     fontsize=8,
 )
-axes[0].text(
-    axes[0].get_xlim()[0], chance_accuracy, " chance", va="bottom", fontsize=8
-)
 axes[1].legend(fontsize=8, loc="lower right")
-fig.suptitle(f"metaformer_32px on {DATASET}: one skeleton, five token mixers")
+fig.suptitle(
+    f"metaformer_32px on {DATASET}: one skeleton, five token mixers "
+    f"(chance: {chance_accuracy:.3f})"
+)
 fig.tight_layout()
 fig.savefig(out / "accuracy_vs_cost.png", dpi=100)
 fig
@@ -597,6 +600,11 @@ close = [
 cheapest_close = min(close, key=lambda m: table[m]["parameters"])
 fastest = max(table, key=lambda m: table[m]["images_per_second"])
 worst = min(table, key=lambda m: table[m]["mean"])
+clear_of_linear = [
+    m
+    for m in MIXERS
+    if table[m]["mean"] - linear_accuracy > max(2 * table[m]["std"], 1e-9)
+]
 say(
     f"**Reading.** {best} is best on average "
     f"({table[best]['mean']:.3f}); the largest spread between seeds is "
@@ -607,15 +615,17 @@ say(
     f"{table[best]['parameters']:,}). The fastest to train is {fastest} "
     f"({table[fastest]['images_per_second']:.0f} img/s, against "
     f"{table['attention']['images_per_second']:.0f} for attention), the "
-    f"weakest {worst} ({table[worst]['mean']:.3f}). Every mixer "
+    f"weakest {worst} ({table[worst]['mean']:.3f}). Against the linear "
+    f"classifier on pixels ({linear_accuracy:.3f}), "
     + (
-        "beats"
-        if min(s["mean"] for s in table.values()) > linear_accuracy
-        else "does not beat"
+        f"only {', '.join(clear_of_linear)} are ahead by more than two seed "
+        "spreads"
+        if clear_of_linear
+        else "no mixer is ahead by more than two seed spreads: this data is "
+        "too easy to separate them from a linear model"
     )
-    + f" the linear classifier on pixels ({linear_accuracy:.3f}) and chance "
-    f"({chance_accuracy:.3f}). Speeds were measured on this machine, "
-    "shared with other work: compare them within this run only."
+    + f"; chance is {chance_accuracy:.3f}. Speeds were measured on this "
+    "machine, shared with other work: compare them within this run only."
 )
 
 # %% [markdown]
@@ -935,7 +945,6 @@ say(
 )
 share = table["identity"]["mean"] / table[best]["mean"]
 paper_share = paper["identity"] / paper["pooling"]
-above_linear = table["identity"]["mean"] > linear_accuracy
 paper_gap = paper["pooling"] - paper["identity"]
 if gap > 2 * spread and gap > 0:
     verdict = (
@@ -962,14 +971,15 @@ say(
     "skeleton does most of the work. With no token mixing at all, the "
     f"identity model reaches {share:.1%} of the best mixer's accuracy "
     f"({table['identity']['mean']:.3f} against {table[best]['mean']:.3f} "
-    f"for {best}; the paper: {paper_share:.1%} of pooling's), and "
+    f"for {best}; the paper: {paper_share:.1%} of pooling's)"
     + (
-        f"beats the linear classifier on pixels ({linear_accuracy:.3f}): "
-        "the stem, the per-token MLPs and the downsampling convolutions "
-        "already make a useful model."
-        if above_linear
-        else f"does not beat the linear classifier on pixels "
-        f"({linear_accuracy:.3f}): here the skeleton alone is not enough."
+        f", clearly above the linear classifier on pixels "
+        f"({linear_accuracy:.3f}): the stem, the per-token MLPs and the "
+        "downsampling convolutions already make a useful model."
+        if "identity" in clear_of_linear
+        else f", but it is not clearly above the linear classifier on "
+        f"pixels ({linear_accuracy:.3f}), so on this data that says little: "
+        "a harder dataset (CIFAR-10) is where the comparison means more."
     )
 )
 

@@ -20,6 +20,54 @@ def attention_output_spec(layer, inputs, return_attention_scores):
     return outputs, scores
 
 
+def head_layout(layer, channels, what="The embedding width"):
+    """``(head_dim, inner_dim)`` of an attention layer with ``num_heads``
+    and an optional ``head_dim`` over ``channels`` input channels.
+
+    Without ``head_dim`` the channels are split evenly between the heads,
+    so they must divide; ``what`` names the channels in the error.
+    """
+    if layer.head_dim is None and channels % layer.num_heads:
+        raise ValueError(
+            f"{what} must be divisible by `num_heads` when `head_dim` is "
+            f"not given. Received: num_heads={layer.num_heads} for "
+            f"{channels} channels"
+        )
+    head_dim = layer.head_dim or channels // layer.num_heads
+    return head_dim, layer.num_heads * head_dim
+
+
+def build_attention_parts(layer, channels, inner_dim, qkv=True):
+    """Builds the pieces every attention layer here has, under the weight
+    names saved files expect: ``qkv`` from ``channels`` to three times
+    ``inner_dim`` (the concatenated heads; skipped when ``qkv=False``),
+    ``projection`` from ``inner_dim`` back to ``channels``, and the
+    attention and output dropouts, seeded from ``layer.seed``.
+    """
+    policy = layer.dtype_policy
+    if qkv:
+        layer.qkv = keras.layers.Dense(
+            3 * inner_dim, use_bias=layer.qkv_bias, dtype=policy, name="qkv"
+        )
+        # A Dense kernel depends on the last axis only.
+        layer.qkv.build((None, channels))
+    layer.projection = keras.layers.Dense(
+        channels, dtype=policy, name="projection"
+    )
+    layer.projection.build((None, inner_dim))
+    for attribute, rate, name in (
+        ("attention_drop", layer.attention_dropout, "attention_dropout"),
+        ("output_drop", layer.dropout, "output_dropout"),
+    ):
+        dropout = keras.layers.Dropout(
+            rate,
+            seed=_seeds.child_seed(layer.seed, name),
+            dtype=policy,
+            name=name,
+        )
+        setattr(layer, attribute, dropout)
+
+
 @keras.saving.register_keras_serializable(package="kvision")
 class MultiHeadSelfAttention(keras.layers.Layer):
     """Multi-head self-attention with its attention weights exposed.
@@ -93,14 +141,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         _checks.input_rank(self, input_shape, (3,), "(batch, tokens, channels)")
         _checks.static_dims(self, input_shape, [-1], "channel dimension")
         embed_dim = input_shape[-1]
-        if self.head_dim is None and embed_dim % self.num_heads:
-            raise ValueError(
-                "The embedding width must be divisible by `num_heads` when "
-                f"`head_dim` is not given. Received: num_heads="
-                f"{self.num_heads} for embed_dim={embed_dim}"
-            )
-        self._head_dim = self.head_dim or embed_dim // self.num_heads
-        inner_dim = self.num_heads * self._head_dim
+        self._head_dim, inner_dim = head_layout(self, embed_dim)
         if self._mask_diagonal:
             _checks.static_dims(self, input_shape, [1], "number of tokens")
             if input_shape[1] < 2:
@@ -109,27 +150,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                     "itself, so it needs at least 2 tokens. "
                     f"Received: input_shape={tuple(input_shape)}"
                 )
-        policy = self.dtype_policy
-        self.qkv = keras.layers.Dense(
-            3 * inner_dim, use_bias=self.qkv_bias, dtype=policy, name="qkv"
-        )
-        self.qkv.build(input_shape)
-        self.projection = keras.layers.Dense(
-            embed_dim, dtype=policy, name="projection"
-        )
-        self.projection.build(tuple(input_shape[:-1]) + (inner_dim,))
-        self.attention_drop = keras.layers.Dropout(
-            self.attention_dropout,
-            seed=_seeds.child_seed(self.seed, "attention_dropout"),
-            dtype=policy,
-            name="attention_dropout",
-        )
-        self.output_drop = keras.layers.Dropout(
-            self.dropout,
-            seed=_seeds.child_seed(self.seed, "output_dropout"),
-            dtype=policy,
-            name="output_dropout",
-        )
+        build_attention_parts(self, embed_dim, inner_dim)
         standard_scale = self._head_dim**-0.5
         if self._learnable_temperature:
             self.temperature = self.add_weight(

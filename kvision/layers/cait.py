@@ -7,9 +7,10 @@ from kvision import _checks
 from kvision import _seeds
 from kvision import activations
 from kvision import ops as kv_ops
-from kvision.layers.mlp import MLP
-from kvision.layers.regularization import DropPath
-from kvision.layers.regularization import LayerScale
+from kvision.layers.attention import build_attention_parts
+from kvision.layers.attention import head_layout
+from kvision.layers.residual import add_residual
+from kvision.layers.residual import build_residual_parts
 
 # How the heads are mixed: "linear" is the official CaiT's nn.Linear over
 # the head axis (with bias, truncated-normal 0.02 initialisation, so the
@@ -83,35 +84,12 @@ class _HeadsAttention(keras.layers.Layer):
         self.dropout = _checks.rate("dropout", dropout)
         self.seed = seed
 
-    def _build_common(self, input_shape):
+    def _build_common(self, input_shape, qkv):
         _checks.input_rank(self, input_shape, (3,), "(batch, tokens, channels)")
         _checks.static_dims(self, input_shape, [-1], "channel dimension")
         embed_dim = input_shape[-1]
-        if self.head_dim is None and embed_dim % self.num_heads:
-            raise ValueError(
-                "The embedding width must be divisible by `num_heads` when "
-                f"`head_dim` is not given. Received: num_heads="
-                f"{self.num_heads} for embed_dim={embed_dim}"
-            )
-        self._head_dim = self.head_dim or embed_dim // self.num_heads
-        self._inner_dim = self.num_heads * self._head_dim
-        policy = self.dtype_policy
-        self.projection = keras.layers.Dense(
-            embed_dim, dtype=policy, name="projection"
-        )
-        self.projection.build((None, None, self._inner_dim))
-        self.attention_drop = keras.layers.Dropout(
-            self.attention_dropout,
-            seed=_seeds.child_seed(self.seed, "attention_dropout"),
-            dtype=policy,
-            name="attention_dropout",
-        )
-        self.output_drop = keras.layers.Dropout(
-            self.dropout,
-            seed=_seeds.child_seed(self.seed, "output_dropout"),
-            dtype=policy,
-            name="output_dropout",
-        )
+        self._head_dim, self._inner_dim = head_layout(self, embed_dim)
+        build_attention_parts(self, embed_dim, self._inner_dim, qkv=qkv)
         standard_scale = self._head_dim**-0.5
         self.temperature = None
         if self.attention == "lsa":
@@ -301,7 +279,7 @@ class TalkingHeadsAttention(_HeadsAttention):
         self._diagonal = diagonal_mask
 
     def build(self, input_shape):
-        self._build_common(input_shape)
+        self._build_common(input_shape, qkv=True)
         if self._diagonal != "none":
             _checks.static_dims(self, input_shape, [1], "number of tokens")
         if self._diagonal == "mask" and input_shape[1] < 2:
@@ -310,13 +288,6 @@ class TalkingHeadsAttention(_HeadsAttention):
                 "itself, so it needs at least 2 tokens. Received: "
                 f"input_shape={tuple(input_shape)}"
             )
-        self.qkv = keras.layers.Dense(
-            3 * self._inner_dim,
-            use_bias=self.qkv_bias,
-            dtype=self.dtype_policy,
-            name="qkv",
-        )
-        self.qkv.build(input_shape)
 
     def call(self, inputs, training=None, return_attention_scores=False):
         tokens = inputs.shape[1] or ops.shape(inputs)[1]
@@ -445,7 +416,7 @@ class ClassAttention(_HeadsAttention):
         return tokens if self.key_tokens == "all" else tokens - 1
 
     def build(self, input_shape):
-        self._build_common(input_shape)
+        self._build_common(input_shape, qkv=False)
         minimum = 1 if self.key_tokens == "all" else 2
         if input_shape[1] is not None and input_shape[1] < minimum:
             raise ValueError(
@@ -638,26 +609,7 @@ class ClassAttentionBlock(keras.layers.Layer):
         self.norm2 = keras.layers.LayerNormalization(
             epsilon=self.norm_epsilon, dtype=policy, name="norm2"
         )
-        self.mlp = MLP(
-            self.mlp_dim,
-            activation=self.activation,
-            dropout=self.dropout,
-            seed=_seeds.child_seed(self.seed, "mlp"),
-            dtype=policy,
-            name="mlp",
-        )
-        self.drop_path = DropPath(
-            self.drop_path_rate,
-            seed=_seeds.child_seed(self.seed, "drop_path"),
-            dtype=policy,
-            name="drop_path",
-        )
-        self.scales = []
-        if self.layer_scale_init_value is not None:
-            self.scales = [
-                LayerScale(self.layer_scale_init_value, dtype=policy, name=n)
-                for n in ("layer_scale1", "layer_scale2")
-            ]
+        build_residual_parts(self, self.mlp_dim, self.layer_scale_init_value)
         class_shape = (input_shape[0], 1, input_shape[-1])
         self.norm1.build(input_shape)
         self.attn.build(input_shape)
@@ -665,9 +617,7 @@ class ClassAttentionBlock(keras.layers.Layer):
             layer.build(class_shape)
 
     def _residual(self, x, branch, index, training):
-        if self.scales:
-            branch = self.scales[index](branch)
-        return x + self.drop_path(branch, training=training)
+        return add_residual(self, x, branch, index, training)
 
     def call(self, inputs, training=None, return_attention_scores=False):
         class_token, patches = inputs[:, :1], inputs[:, 1:]

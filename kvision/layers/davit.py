@@ -10,9 +10,9 @@ from kvision import _checks
 from kvision import _seeds
 from kvision import activations
 from kvision import ops as kv_ops
+from kvision.layers.attention import build_attention_parts
 from kvision.layers.convolution import DepthwiseConv2D
-from kvision.layers.mlp import MLP
-from kvision.layers.regularization import DropPath
+from kvision.layers.residual import build_residual_parts
 from kvision.layers.windows import WindowAttention
 
 
@@ -121,27 +121,7 @@ class ChannelGroupAttention(keras.layers.Layer):
     def build(self, input_shape):
         self._channels_per_group = self._group_size(input_shape)
         channels = input_shape[-1]
-        policy = self.dtype_policy
-        self.qkv = keras.layers.Dense(
-            3 * channels, use_bias=self.qkv_bias, dtype=policy, name="qkv"
-        )
-        self.qkv.build((None, None, channels))
-        self.projection = keras.layers.Dense(
-            channels, dtype=policy, name="projection"
-        )
-        self.projection.build((None, None, channels))
-        self.attention_drop = keras.layers.Dropout(
-            self.attention_dropout,
-            seed=_seeds.child_seed(self.seed, "attention_dropout"),
-            dtype=policy,
-            name="attention_dropout",
-        )
-        self.output_drop = keras.layers.Dropout(
-            self.dropout,
-            seed=_seeds.child_seed(self.seed, "output_dropout"),
-            dtype=policy,
-            name="output_dropout",
-        )
+        build_attention_parts(self, channels, channels)
 
     def call(self, inputs, training=None, return_attention_scores=False):
         channels = inputs.shape[-1]
@@ -270,6 +250,9 @@ class _DualAttentionBlock(keras.layers.Layer):
     """What DaViT's spatial and channel blocks share; they differ only in
     their attention (``_make_attention``)."""
 
+    # The official blocks have no dropout in their MLP.
+    dropout = 0.0
+
     def __init__(
         self,
         mlp_ratio=4.0,
@@ -317,19 +300,7 @@ class _DualAttentionBlock(keras.layers.Layer):
             for name in ("norm1", "norm2")
         )
         self.attn = self._make_attention(channels)
-        self.mlp = MLP(
-            int(channels * self.mlp_ratio),
-            activation=self.activation,
-            seed=_seeds.child_seed(self.seed, "mlp"),
-            dtype=policy,
-            name="mlp",
-        )
-        self.drop_path = DropPath(
-            self.drop_path_rate,
-            seed=_seeds.child_seed(self.seed, "drop_path"),
-            dtype=policy,
-            name="drop_path",
-        )
+        build_residual_parts(self, int(channels * self.mlp_ratio), None)
         for layer in (
             self.cpe1,
             self.cpe2,

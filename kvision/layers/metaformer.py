@@ -13,8 +13,8 @@ from kvision import ops as kv_ops
 from kvision.layers.attention import MultiHeadSelfAttention
 from kvision.layers.convolution import DepthwiseConv2D
 from kvision.layers.mlp import MLP
-from kvision.layers.regularization import DropPath
-from kvision.layers.regularization import LayerScale
+from kvision.layers.residual import add_residual
+from kvision.layers.residual import build_residual_parts
 
 TOKEN_MIXERS = (
     "pooling",
@@ -26,35 +26,76 @@ TOKEN_MIXERS = (
 NORMS = ("group", "layer")
 
 
-def _window_shifts(pool_size):
-    """The ``(dy, dx)`` offsets of a square window, its centre excluded."""
-    radius = pool_size // 2
-    return [
-        (dy, dx)
-        for dy in range(-radius, radius + 1)
-        for dx in range(-radius, radius + 1)
-        if (dy, dx) != (0, 0)
-    ]
+def _odd_pool_size(pool_size):
+    _checks.positive_int("pool_size", pool_size)
+    if pool_size % 2 == 0:
+        raise ValueError(
+            "`pool_size` must be odd (the window is centred on each "
+            f"position). Received: pool_size={pool_size}"
+        )
+    return pool_size
 
 
 @functools.lru_cache(maxsize=64)
-def _window_masks(height, width, pool_size):
-    """Which shifted neighbours lie inside the image, and how many do.
+def _window_counts(height, width, radius):
+    """How many window positions lie inside the image, per row and in all.
 
     Returns:
-        ``(masks, counts)``: float32 NumPy arrays ``(shifts, H, W, 1)``, one
-        0/1 map per entry of :func:`_window_shifts`, and ``(H, W, 1)``, the
-        number of window positions inside the image (the centre included).
-        Cached, so computed once per image size; never modify them.
+        ``(rows, counts)``: float32 NumPy arrays ``(H, 1, 1)``, the window's
+        rows inside the image at each row, and ``(H, W, 1)``, its positions
+        inside the image (the centre included). Cached, so computed once per
+        image size; never modify them.
     """
-    rows, cols = np.arange(height), np.arange(width)
-    masks = []
-    for dy, dx in _window_shifts(pool_size):
-        inside_rows = (rows + dy >= 0) & (rows + dy < height)
-        inside_cols = (cols + dx >= 0) & (cols + dx < width)
-        masks.append(np.outer(inside_rows, inside_cols))
-    masks = np.asarray(masks, "float32").reshape(-1, height, width, 1)
-    return masks, 1.0 + masks.sum(axis=0)
+
+    def inside(size):
+        index = np.arange(size)
+        return np.minimum(index, radius) + np.minimum(size - 1 - index, radius)
+
+    rows = 1.0 + inside(height).astype("float32")
+    cols = 1.0 + inside(width).astype("float32")
+    return rows[:, None, None], np.outer(rows, cols)[:, :, None]
+
+
+def _along(x, axis, start, stop):
+    index = [slice(None)] * 4
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
+def _pad_along(x, axis, before, after):
+    widths = [[0, 0]] * 4
+    widths[axis] = [before, after]
+    return ops.pad(x, widths)
+
+
+def _differences(x, axis, radius):
+    """``sum over 0 < |d| <= radius of x[i + d] - x[i]`` along ``axis``,
+    counting only neighbours inside the image.
+
+    Each difference is taken between two real pixels, so it is exactly 0
+    where they are equal; neighbours outside contribute nothing.
+    """
+    total = None
+    for d in range(1, min(radius, x.shape[axis] - 1) + 1):
+        ahead = _along(x, axis, d, None) - _along(x, axis, 0, -d)
+        # x[i + d] - x[i] where i + d is inside, then x[i - d] - x[i].
+        term = _pad_along(ahead, axis, 0, d) - _pad_along(ahead, axis, d, 0)
+        total = term if total is None else total + term
+    if total is None:
+        # A 1-pixel axis has no neighbours: exactly 0, yet still computed
+        # from x, so that the layers before get a (zero) gradient rather
+        # than none, which optimizers warn about.
+        return x - x
+    return total
+
+
+def _window_sum(x, axis, radius):
+    """``sum over |d| <= radius of x[i + d]`` along ``axis``, zero outside."""
+    total = x
+    for d in range(1, min(radius, x.shape[axis] - 1) + 1):
+        total = total + _pad_along(_along(x, axis, d, None), axis, 0, d)
+        total = total + _pad_along(_along(x, axis, 0, -d), axis, d, 0)
+    return total
 
 
 @keras.saving.register_keras_serializable(package="kvision")
@@ -71,13 +112,15 @@ class PoolingMixer(keras.layers.Layer):
     a Laplacian-like filter. The layer has no weights.
 
     Written as ``sum over the window of (neighbour - centre)``, divided by
-    the number of neighbours inside the image: the same value as
-    ``average - input``, but every term of a constant input is exactly 0,
-    so a constant input gives exactly 0 (summing the window first and
-    subtracting afterwards leaves rounding residues of 1 ulp). The validity
-    masks and the count map are computed once per image size, from the
-    static shape. Keras' ``AveragePooling2D`` is not used: its ``"same"``
-    padding has counted the padded zeros on some backends.
+    the number of window positions inside the image: the same value as
+    ``average - input``, but every difference of a constant input is
+    exactly 0, so a constant input gives exactly 0 (summing the window
+    first and subtracting afterwards leaves rounding residues of 1 ulp).
+    The window sum is separable: vertical differences summed along each
+    row, plus the horizontal differences once per row of the window, a few
+    slices and adds per axis. The count map is computed once per image
+    size, from the static shape. Keras' ``AveragePooling2D`` is not used:
+    its ``"same"`` padding has counted the padded zeros on some backends.
 
     Args:
         pool_size: odd int, the window side (default 3).
@@ -106,12 +149,7 @@ class PoolingMixer(keras.layers.Layer):
 
     def __init__(self, pool_size=3, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = _checks.positive_int("pool_size", pool_size)
-        if pool_size % 2 == 0:
-            raise ValueError(
-                "`pool_size` must be odd (the window is centred on each "
-                f"position). Received: pool_size={pool_size}"
-            )
+        self.pool_size = _odd_pool_size(pool_size)
         self.data_format = _checks.data_format(data_format)
 
     def build(self, input_shape):
@@ -120,23 +158,16 @@ class PoolingMixer(keras.layers.Layer):
 
     def call(self, inputs):
         x = kv_ops.to_channels_last(inputs, self.data_format)
-        height, width = x.shape[1], x.shape[2]
         radius = self.pool_size // 2
-        padded = ops.pad(
-            x, [[0, 0], [radius, radius], [radius, radius], [0, 0]]
-        )
-        masks, counts = _window_masks(height, width, self.pool_size)
-        masks = ops.convert_to_tensor(masks, dtype=x.dtype)
-        total = None
-        for index, (dy, dx) in enumerate(_window_shifts(self.pool_size)):
-            top, left = radius + dy, radius + dx
-            neighbour = padded[:, top : top + height, left : left + width, :]
-            # Padded neighbours are 0 and so is their mask: the term is 0.
-            term = neighbour - x * masks[index]
-            total = term if total is None else total + term
-        if total is None:  # pool_size=1: the average is the input itself
-            total = ops.zeros_like(x)
-        outputs = total / ops.convert_to_tensor(counts, dtype=x.dtype)
+        rows, counts = _window_counts(x.shape[1], x.shape[2], radius)
+        # The window's sum of (neighbour - centre), split by rows: for each
+        # column offset, the vertical differences (summed along the row),
+        # plus as many copies of the horizontal differences as the window
+        # has rows inside the image.
+        vertical = _window_sum(_differences(x, 1, radius), 2, radius)
+        horizontal = _differences(x, 2, radius)
+        total = vertical + ops.convert_to_tensor(rows, x.dtype) * horizontal
+        outputs = total / ops.convert_to_tensor(counts, x.dtype)
         return kv_ops.from_channels_last(outputs, self.data_format)
 
     def compute_output_shape(self, input_shape):
@@ -266,11 +297,7 @@ class MetaFormerBlock(keras.layers.Layer):
             _checks.one_of("token_mixer", token_mixer, set(TOKEN_MIXERS))
         self.token_mixer = token_mixer
         self.mlp_ratio = _checks.positive_int("mlp_ratio", mlp_ratio)
-        self.pool_size = _checks.positive_int("pool_size", pool_size)
-        if pool_size % 2 == 0:
-            raise ValueError(
-                f"`pool_size` must be odd. Received: pool_size={pool_size}"
-            )
+        self.pool_size = _odd_pool_size(pool_size)
         self.kernel_size = _checks.positive_int("kernel_size", kernel_size)
         self.num_heads = _checks.optional_positive_int("num_heads", num_heads)
         self.tokens_mlp_dim = _checks.optional_positive_int(
@@ -358,30 +385,15 @@ class MetaFormerBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = _checks.nhwc_shape(self, input_shape)
-        policy = self.dtype_policy
         self.norm1 = self._make_norm("norm1")
         self.mixer = self._make_mixer(shape)
         self.norm2 = self._make_norm("norm2")
-        self.mlp = MLP(
+        # 0 or None: no LayerScale, as the official code's flag.
+        build_residual_parts(
+            self,
             self.mlp_ratio * shape[-1],
-            activation=self.activation,
-            dropout=self.dropout,
-            seed=_seeds.child_seed(self.seed, "mlp"),
-            dtype=policy,
-            name="mlp",
+            self.layer_scale_init_value or None,
         )
-        self.drop_path = DropPath(
-            self.drop_path_rate,
-            seed=_seeds.child_seed(self.seed, "drop_path"),
-            dtype=policy,
-            name="drop_path",
-        )
-        self.scales = []
-        if self.layer_scale_init_value:
-            self.scales = [
-                LayerScale(self.layer_scale_init_value, dtype=policy, name=n)
-                for n in ("layer_scale1", "layer_scale2")
-            ]
         for layer in (self.norm1, self.norm2, self.mlp, *self.scales):
             layer.build(shape)
 
@@ -408,9 +420,7 @@ class MetaFormerBlock(keras.layers.Layer):
         return self.mixer(x), None
 
     def _residual(self, x, branch, index, training):
-        if self.scales:
-            branch = self.scales[index](branch)
-        return x + self.drop_path(branch, training=training)
+        return add_residual(self, x, branch, index, training)
 
     def _check_scores_request(self, return_attention_scores):
         if return_attention_scores and self.token_mixer != "attention":

@@ -6,8 +6,7 @@ from keras import ops
 from kvision import _checks
 from kvision import _seeds
 from kvision import activations
-from kvision.layers.mlp import MLP
-from kvision.layers.regularization import DropPath
+from kvision.layers.residual import build_residual_parts
 from kvision.layers.windows import WindowAttention
 from kvision.layers.windows import check_window_arguments
 from kvision.layers.windows import window_attention_spec
@@ -231,20 +230,7 @@ class SwinBlock(keras.layers.Layer):
         self.norm2 = keras.layers.LayerNormalization(
             epsilon=self.norm_epsilon, dtype=policy, name="norm2"
         )
-        self.mlp = MLP(
-            int(channels * self.mlp_ratio),
-            activation=self.activation,
-            dropout=self.dropout,
-            seed=_seeds.child_seed(self.seed, "mlp"),
-            dtype=policy,
-            name="mlp",
-        )
-        self.drop_path = DropPath(
-            self.drop_path_rate,
-            seed=_seeds.child_seed(self.seed, "drop_path"),
-            dtype=policy,
-            name="drop_path",
-        )
+        build_residual_parts(self, int(channels * self.mlp_ratio), None)
         for layer in (self.norm1, self.attn, self.norm2, self.mlp):
             layer.build(input_shape)
 

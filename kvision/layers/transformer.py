@@ -9,9 +9,8 @@ from kvision.layers.attention import LocalitySelfAttention
 from kvision.layers.attention import MultiHeadSelfAttention
 from kvision.layers.attention import attention_output_spec
 from kvision.layers.cait import TalkingHeadsAttention
-from kvision.layers.mlp import MLP
-from kvision.layers.regularization import DropPath
-from kvision.layers.regularization import LayerScale
+from kvision.layers.residual import add_residual
+from kvision.layers.residual import build_residual_parts
 
 ATTENTIONS = {
     "mhsa": MultiHeadSelfAttention,
@@ -178,26 +177,7 @@ class TransformerBlock(keras.layers.Layer):
         self.norm2 = keras.layers.LayerNormalization(
             epsilon=self.norm_epsilon, dtype=policy, name="norm2"
         )
-        self.mlp = MLP(
-            self.mlp_dim,
-            activation=self.activation,
-            dropout=self.dropout,
-            seed=_seeds.child_seed(self.seed, "mlp"),
-            dtype=policy,
-            name="mlp",
-        )
-        self.drop_path = DropPath(
-            self.drop_path_rate,
-            seed=_seeds.child_seed(self.seed, "drop_path"),
-            dtype=policy,
-            name="drop_path",
-        )
-        self.scales = []
-        if self.layer_scale_init_value is not None:
-            self.scales = [
-                LayerScale(self.layer_scale_init_value, dtype=policy, name=n)
-                for n in ("layer_scale1", "layer_scale2")
-            ]
+        build_residual_parts(self, self.mlp_dim, self.layer_scale_init_value)
         for layer in (
             self.norm1,
             self.attn,
@@ -208,9 +188,7 @@ class TransformerBlock(keras.layers.Layer):
             layer.build(input_shape)
 
     def _residual(self, x, branch, index, training):
-        if self.scales:
-            branch = self.scales[index](branch)
-        return x + self.drop_path(branch, training=training)
+        return add_residual(self, x, branch, index, training)
 
     def call(self, inputs, training=None, return_attention_scores=False):
         normed = self.norm1(inputs)

@@ -5,8 +5,9 @@ import numpy as np
 from keras import ops
 
 from kvision import _checks
-from kvision import _seeds
 from kvision import ops as kv_ops
+from kvision.layers.attention import build_attention_parts
+from kvision.layers.attention import head_layout
 
 ATTENTIONS = ("mhsa", "lsa")
 
@@ -229,36 +230,10 @@ class WindowAttention(keras.layers.Layer):
     def build(self, input_shape):
         _, _, padded_h, padded_w = self._padded_size(input_shape)
         channels = input_shape[-1]
-        if self.head_dim is None and channels % self.num_heads:
-            raise ValueError(
-                "The channel count must be divisible by `num_heads` when "
-                f"`head_dim` is not given. Received: num_heads="
-                f"{self.num_heads} for channels={channels}"
-            )
-        self._head_dim = self.head_dim or channels // self.num_heads
-        inner_dim = self.num_heads * self._head_dim
-        tokens = self.window_size**2
-        policy = self.dtype_policy
-        self.qkv = keras.layers.Dense(
-            3 * inner_dim, use_bias=self.qkv_bias, dtype=policy, name="qkv"
+        self._head_dim, inner_dim = head_layout(
+            self, channels, what="The channel count"
         )
-        self.qkv.build((None, None, tokens, channels))
-        self.projection = keras.layers.Dense(
-            channels, dtype=policy, name="projection"
-        )
-        self.projection.build((None, None, tokens, inner_dim))
-        self.attention_drop = keras.layers.Dropout(
-            self.attention_dropout,
-            seed=_seeds.child_seed(self.seed, "attention_dropout"),
-            dtype=policy,
-            name="attention_dropout",
-        )
-        self.output_drop = keras.layers.Dropout(
-            self.dropout,
-            seed=_seeds.child_seed(self.seed, "output_dropout"),
-            dtype=policy,
-            name="output_dropout",
-        )
+        build_attention_parts(self, channels, inner_dim)
         if self.attention == "lsa":
             self.temperature = self.add_weight(
                 name="temperature",

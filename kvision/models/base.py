@@ -3,6 +3,7 @@
 import keras
 
 from kvision import _checks
+from kvision import layers
 
 
 def drop_path_rates(rate, count, schedule):
@@ -139,6 +140,49 @@ def image_input(input_shape):
     for size in input_shape:
         _checks.positive_int("input_shape", size)
     return keras.Input(tuple(input_shape), name="images")
+
+
+def patch_tokens(inputs, tokenizer, patch_size, embed_dim, norm_epsilon):
+    """The tokens of a plain ViT-style model: Shifted Patch Tokenization
+    (``tokenizer="spt"``, layer ``"spt"``) or a linear patch embedding
+    (``"patch"``, layer ``"patch_embedding"``)."""
+    if tokenizer == "spt":
+        return layers.ShiftedPatchTokenization(
+            patch_size,
+            embed_dim,
+            norm_epsilon=norm_epsilon,
+            data_format="channels_last",
+            name="spt",
+        )(inputs)
+    return layers.PatchEmbedding(
+        patch_size,
+        embed_dim,
+        data_format="channels_last",
+        name="patch_embedding",
+    )(inputs)
+
+
+def token_initializer(weight_init):
+    """The class token's and position embedding's initializer: the SPT/LSA
+    repository draws both from ``torch.randn`` (std 1), which its
+    ``"xavier_normal"`` scheme stands for here; ``None`` keeps the layers'
+    defaults."""
+    if weight_init == "xavier_normal":
+        return keras.initializers.RandomNormal(stddev=1.0)
+    return None
+
+
+def class_token_output(
+    x, norm_epsilon, include_top, num_classes, activation, pooling
+):
+    """``"final_norm"``, then the classifier on the class token (first) or,
+    headless, the optional pooling of every token."""
+    x = keras.layers.LayerNormalization(
+        epsilon=norm_epsilon, name="final_norm"
+    )(x)
+    if include_top:
+        return classifier(x[:, 0], num_classes, activation)
+    return pool_features(x, pooling, spatial=False)
 
 
 def classifier(x, num_classes, activation):

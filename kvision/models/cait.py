@@ -215,27 +215,10 @@ class CaiT(base.VisionModel):
             return layer_scale_init_value
 
         inputs = base.image_input(input_shape)
-        if tokenizer == "spt":
-            x = layers.ShiftedPatchTokenization(
-                patch_size,
-                embed_dim,
-                norm_epsilon=norm_epsilon,
-                data_format="channels_last",
-                name="spt",
-            )(inputs)
-        else:
-            x = layers.PatchEmbedding(
-                patch_size,
-                embed_dim,
-                data_format="channels_last",
-                name="patch_embedding",
-            )(inputs)
-        # The SPT/LSA repository draws both from torch.randn (std 1).
-        token_init = (
-            keras.initializers.RandomNormal(stddev=1.0)
-            if weight_init == "xavier_normal"
-            else None
+        x = base.patch_tokens(
+            inputs, tokenizer, patch_size, embed_dim, norm_epsilon
         )
+        token_init = base.token_initializer(weight_init)
         x = layers.PositionEmbedding(
             initializer=token_init, name="position_embedding"
         )(x)
@@ -279,15 +262,14 @@ class CaiT(base.VisionModel):
                 norm_epsilon=norm_epsilon,
                 name=names[-1],
             )(x, return_attention_scores=True)
-        x = keras.layers.LayerNormalization(
-            epsilon=norm_epsilon, name="final_norm"
-        )(x)
-        if include_top:
-            outputs = base.classifier(
-                x[:, 0], num_classes, classifier_activation
-            )
-        else:
-            outputs = base.pool_features(x, pooling, spatial=False)
+        outputs = base.class_token_output(
+            x,
+            norm_epsilon,
+            include_top,
+            num_classes,
+            classifier_activation,
+            pooling,
+        )
         self._build(inputs, outputs, config, names, name, **kwargs)
         initialization.initialize_weights(self, weight_init)
 

@@ -245,15 +245,14 @@ class PoolingVisionTransformer(base.VisionModel):
                 )(x)
                 grid = ((grid[0] - 1) // 2 + 1, (grid[1] - 1) // 2 + 1)
 
-        x = keras.layers.LayerNormalization(
-            epsilon=norm_epsilon, name="final_norm"
-        )(x)
-        if include_top:
-            outputs = base.classifier(
-                x[:, 0], num_classes, classifier_activation
-            )
-        else:
-            outputs = base.pool_features(x, pooling, spatial=False)
+        outputs = base.class_token_output(
+            x,
+            norm_epsilon,
+            include_top,
+            num_classes,
+            classifier_activation,
+            pooling,
+        )
         self._build(inputs, outputs, config, names, name, **kwargs)
 
 

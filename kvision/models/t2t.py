@@ -175,15 +175,14 @@ class T2TViT(base.VisionModel):
                 norm_epsilon=norm_epsilon,
                 name=names[-1],
             )(x, return_attention_scores=True)
-        x = keras.layers.LayerNormalization(
-            epsilon=norm_epsilon, name="final_norm"
-        )(x)
-        if include_top:
-            outputs = base.classifier(
-                x[:, 0], num_classes, classifier_activation
-            )
-        else:
-            outputs = base.pool_features(x, pooling, spatial=False)
+        outputs = base.class_token_output(
+            x,
+            norm_epsilon,
+            include_top,
+            num_classes,
+            classifier_activation,
+            pooling,
+        )
         self._build(inputs, outputs, config, names, name, **kwargs)
         initialization.initialize_weights(self, weight_init)
 
