@@ -157,21 +157,10 @@ class SwinTransformer(base.VisionModel):
         grids = self._stage_grids(input_shape, patch_size, len(depths))
 
         inputs = base.image_input(input_shape)
-        if tokenizer == "spt":
-            x = layers.ShiftedPatchTokenization(
-                patch_size,
-                embed_dim,
-                norm_epsilon=norm_epsilon,
-                data_format="channels_last",
-                name="spt",
-            )(inputs)
-        else:
-            x = layers.PatchEmbedding(
-                patch_size,
-                embed_dim,
-                data_format="channels_last",
-                name="patch_embedding",
-            )(inputs)
+        x = base.patch_tokens(
+            inputs, tokenizer, patch_size, embed_dim, norm_epsilon
+        )
+        if tokenizer == "patch":
             x = keras.layers.LayerNormalization(
                 epsilon=norm_epsilon, name="patch_norm"
             )(x)
