@@ -15,6 +15,16 @@ export TF_CPP_MIN_LOG_LEVEL=3
 echo "== ruff (lint and format)"
 ruff check . && ruff format --check . || exit 1
 
+# Test workers per backend (pytest-xdist): most of a test's time is one
+# thread tracing, compiling or dispatching small ops, so two workers keep two
+# cores busy. Tests that share an expensive fixture name an xdist_group and
+# stay on one worker (--dist loadgroup). KVISION_TEST_WORKERS=0: one process.
+workers=${KVISION_TEST_WORKERS:-2}
+parallel=()
+if [ "$workers" != 0 ]; then
+  parallel=(-n "$workers" --dist loadgroup)
+fi
+
 reports=$(mktemp -d)
 status=0
 for backend in ${KVISION_BACKENDS:-tensorflow jax torch}; do
@@ -22,7 +32,7 @@ for backend in ${KVISION_BACKENDS:-tensorflow jax torch}; do
   start=$SECONDS
   KERAS_BACKEND=$backend KERAS_HOME="$reports/keras-$backend" \
     python -m pytest -p no:cacheprovider --junitxml="$reports/$backend.xml" \
-    "$@" || status=1
+    "${parallel[@]}" "$@" || status=1
   echo "== $backend took $((SECONDS - start)) s"
   python scripts/junit_report.py times "$reports/$backend.xml"
 done

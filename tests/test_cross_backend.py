@@ -34,6 +34,9 @@ def first_small_variant_per_class():
 
 
 FAMILIES = first_small_variant_per_class()
+# Both tests read one module fixture that writes every case and runs a child
+# process: under pytest-xdist they share a worker so it runs once.
+pytestmark = pytest.mark.xdist_group("cross_backend")
 
 
 def shallow(name):

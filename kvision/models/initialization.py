@@ -66,6 +66,21 @@ def _kernel_initializer(scheme, fan_in, fan_out):
     return keras.initializers.RandomUniform(-bound, bound)
 
 
+def _redraw(variable, initializer):
+    """Gives ``variable`` a value drawn by ``initializer``.
+
+    A weight created inside ``keras.StatelessScope(initialize_variables=
+    False)`` has no value yet (an assignment there would only be recorded
+    by the scope): it takes ``initializer`` in place of the one it was
+    created with, so the scheme holds when Keras initialises it later, and
+    a shapes-only build draws nothing (ConvNeXt-XLarge: 0.5 s, not 4-15 s).
+    """
+    if getattr(variable, "_value", True) is None:
+        variable._initializer = initializer
+    else:
+        variable.assign(initializer(variable.shape, dtype=variable.dtype))
+
+
 def initialize_weights(model, scheme, zero_head=False):
     """Re-draws the kernels and biases of a built model.
 
@@ -96,18 +111,14 @@ def initialize_weights(model, scheme, zero_head=False):
             if not isinstance(layer, kinds + (keras.layers.DepthwiseConv2D,)):
                 continue
             fan_in, fan_out = _fans(layer)
-            kernel = layer.kernel
             draw = _kernel_initializer(scheme, fan_in, fan_out)
-            kernel.assign(draw(kernel.shape, dtype=kernel.dtype))
+            _redraw(layer.kernel, draw)
             bias = getattr(layer, "bias", None)
             if bias is not None:
-                if scheme == "torch":
-                    draw = _kernel_initializer("torch", fan_in, fan_out)
-                    bias.assign(draw(bias.shape, dtype=bias.dtype))
-                else:
-                    bias.assign(keras.ops.zeros(bias.shape, bias.dtype))
+                if scheme != "torch":
+                    draw = keras.initializers.Zeros()
+                _redraw(bias, draw)
     if zero_head:
-        head = model.get_layer("head")
-        for variable in head.weights:
-            variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
+        for variable in model.get_layer("head").weights:
+            _redraw(variable, keras.initializers.Zeros())
     return model

@@ -63,6 +63,21 @@ def test_mixer_is_lecun_normal_with_a_zero_head():
     assert "head" not in [layer.name for layer in headless.layers]
 
 
+def test_schemes_hold_for_weights_created_without_values():
+    # Built for shapes only, then given values when a scope closes: the
+    # official scheme must survive (nothing is drawn at build time).
+    with keras.StatelessScope(initialize_variables=False):
+        model = create_model("mixer_32px", depth=1)
+        fc1 = [w for w in model.weights if w.path.endswith("fc1/kernel")][0]
+        assert fc1._value is None
+    with keras.StatelessScope():
+        pass
+    assert np.all(to_numpy(model.get_layer("head").kernel) == 0)
+    fc1 = weights_of(model, "block_0/channel_mixing/fc1/kernel")
+    assert fc1.std() == pytest.approx(math.sqrt(1 / 128), rel=0.05)
+    assert np.all(weights_of(model, "block_0/channel_mixing/fc1/bias") == 0)
+
+
 def test_convmixer_keeps_pytorch_defaults():
     model = create_model("convmixer_256_8", depth=1)
     # A depthwise 5x5 kernel has one input channel per group: fan-in 25.
