@@ -18,6 +18,23 @@ def positive_int(name, value):
     return value
 
 
+def non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"`{name}` must be a non-negative integer. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def positive_float(name, value):
+    if non_negative_float(name, value) == 0:
+        raise ValueError(
+            f"`{name}` must be positive. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def optional_positive_int(name, value):
     return None if value is None else positive_int(name, value)
 

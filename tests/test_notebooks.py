@@ -71,6 +71,18 @@ EXPECTED = {
             "pit_stage_attention.png",
         ],
     ),
+    "06_dino": (
+        "digits",
+        [
+            "multicrop.png",
+            "training_curves.png",
+            "cls_attention_DINO.png",
+            "cls_attention_supervised.png",
+            "cls_attention_random.png",
+            "attention_masks.png",
+            "localization.png",
+        ],
+    ),
     "07_davit": (
         "digits",
         [
