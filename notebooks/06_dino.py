@@ -272,7 +272,7 @@ say(
 )
 
 # %% [markdown]
-# ## Training DINO with `fit`
+# ## Training DINO with Keras fit
 #
 # `DINO` holds the student (backbone + head) and the teacher; everything
 # that is not a gradient step (the crops, the teacher's moving average,

@@ -125,6 +125,21 @@ def test_every_notebook_is_listed():
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda s: s.stem)
+def test_headings_have_no_code_spans(source):
+    # The docs site renders notebooks with mkdocs-jupyter, whose table of
+    # contents drops a heading's code span from the link but not from the
+    # heading's id, so the link points at an anchor that does not exist.
+    headings = [
+        line
+        for cell in jupytext.read(source).cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#") and "`" in line
+    ]
+    assert headings == [], f"{relative(source)}: headings with code spans"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda s: s.stem)
 def test_notebook_is_paired_in_sync_and_without_outputs(source):
     paired = source.with_suffix(".ipynb")
     fix = RESYNC.format(name=source.stem)
