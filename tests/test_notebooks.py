@@ -200,10 +200,6 @@ def kernel_environment(tmp_path, monkeypatch):
     # Environment kernelspecs before the user's (~/.local/share/jupyter).
     monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "1")
     monkeypatch.delenv("KVISION_EPOCHS", raising=False)
-    # A smoke run compiles each model and runs it a step or two: on JAX,
-    # XLA's optimisation passes cost more than they save there (notebook
-    # 05 took 95 s instead of 129 s without them).
-    monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
     return tmp_path
 
 
