@@ -168,6 +168,42 @@ def attention_probabilities(
     return ops.cast(probabilities, query.dtype)
 
 
+def fused_attention(query, key, value, scale, mask_diagonal=False):
+    """``softmax(Q Kᵀ · scale) V`` without returning the weights, through
+    ``keras.ops.dot_product_attention``: each backend's fused kernel
+    (PyTorch's ``scaled_dot_product_attention``, JAX's
+    ``dot_product_attention``), which need not materialise the
+    ``(B, heads, N, M)`` probabilities. The same math as
+    :func:`attention_probabilities` followed by the weighted sum; layers
+    take this path when nobody asks for the weights and no attention
+    dropout is active.
+
+    Args:
+        query: ``(B, N, heads, head_dim)`` (the fused kernels' layout).
+        key: ``(B, M, heads, head_dim)``.
+        value: ``(B, M, heads, value_dim)``.
+        scale: a Python float, or a ``(heads,)`` tensor: a per-head
+            temperature (Locality Self-Attention) is folded into the query,
+            since the kernels take one scalar scale.
+        mask_diagonal: if True (requires ``N == M``), every token's
+            attention to itself is masked out (LSA).
+
+    Returns:
+        ``(B, N, heads, value_dim)`` in the query's dtype.
+    """
+    if not isinstance(scale, (int, float)):
+        per_head = ops.reshape(ops.cast(scale, query.dtype), (1, 1, -1, 1))
+        query = query * per_head
+        scale = 1.0
+    mask = None
+    if mask_diagonal:
+        size = query.shape[1]
+        mask = ops.logical_not(ops.eye(size, dtype="bool"))[None, None]
+    return ops.dot_product_attention(
+        query, key, value, mask=mask, scale=float(scale)
+    )
+
+
 def depthwise_conv_shifted(images, kernel, padding="same"):
     """Stride-1 depthwise convolution as ``k * k`` shifted multiply-adds.
 

@@ -77,9 +77,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     from one fused projection (the layout of the SL-ViT code and of timm;
     Google's ViT code has three separate projections), heads are
     scaled by ``1 / sqrt(head_dim)``, and an output projection maps back to
-    the input width. The weights are computed by
-    :func:`kvision.ops.attention_probabilities`, the single attention core
-    that :class:`LocalitySelfAttention` shares.
+    the input width. When the weights are asked for
+    (``return_attention_scores=True``) or attention dropout is active, they
+    are computed by :func:`kvision.ops.attention_probabilities`, the single
+    attention core every attention layer here shares; otherwise the layer
+    calls :func:`kvision.ops.fused_attention`, the backend's fused kernel,
+    which gives the same outputs and gradients without materialising the
+    ``(B, heads, N, N)`` weights. :class:`LocalitySelfAttention` inherits
+    both paths.
 
     Args:
         num_heads: int, number of attention heads.
@@ -165,18 +170,29 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def call(self, inputs, training=None, return_attention_scores=False):
         num_tokens = inputs.shape[1] or ops.shape(inputs)[1]
         qkv = self.qkv(inputs)
-        # (B, N, 3, heads, head_dim) -> (3, B, heads, N, head_dim)
         qkv = ops.reshape(
             qkv, (-1, num_tokens, 3, self.num_heads, self._head_dim)
         )
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
-        query, key, value = qkv[0], qkv[1], qkv[2]
         scale = self.temperature if self._scale is None else self._scale
-        scores = kv_ops.attention_probabilities(
-            query, key, scale, mask_diagonal=self._mask_diagonal
-        )
-        weights = self.attention_drop(scores, training=training)
-        x = ops.einsum("bhqk,bhkd->bqhd", weights, value)
+        dropping = training and self.attention_dropout > 0
+        if not return_attention_scores and not dropping:
+            # Nobody needs the weights: the backend's fused kernel.
+            x = kv_ops.fused_attention(
+                qkv[:, :, 0],
+                qkv[:, :, 1],
+                qkv[:, :, 2],
+                scale,
+                mask_diagonal=self._mask_diagonal,
+            )
+        else:
+            # (B, N, 3, heads, head_dim) -> (3, B, heads, N, head_dim)
+            qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
+            query, key, value = qkv[0], qkv[1], qkv[2]
+            scores = kv_ops.attention_probabilities(
+                query, key, scale, mask_diagonal=self._mask_diagonal
+            )
+            weights = self.attention_drop(scores, training=training)
+            x = ops.einsum("bhqk,bhkd->bqhd", weights, value)
         x = ops.reshape(x, (-1, num_tokens, self.num_heads * self._head_dim))
         x = self.output_drop(self.projection(x), training=training)
         if return_attention_scores:

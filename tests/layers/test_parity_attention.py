@@ -1,8 +1,10 @@
 """MultiHeadSelfAttention and LocalitySelfAttention against NumPy."""
 
+import keras
 import numpy as np
 import pytest
 
+from kvision import ops as kv_ops
 from kvision.layers import LocalitySelfAttention
 from kvision.layers import MultiHeadSelfAttention
 from tests import numpy_reference as ref
@@ -148,3 +150,75 @@ def test_lsa_one_head_temperature_changes_only_that_head():
     changed = [not np.allclose(before[:, h], after[:, h]) for h in range(4)]
     assert changed == [False, True, False, False]
     np.testing.assert_array_equal(after[:, [0, 2, 3]], before[:, [0, 2, 3]])
+
+
+# --------------------------------------------------------------------------
+# The fused path (no weights returned) against the explicit one
+
+
+ATTENTION_LAYERS = [
+    pytest.param(MultiHeadSelfAttention, {}, id="mhsa"),
+    pytest.param(MultiHeadSelfAttention, {"head_dim": 3}, id="mhsa-head_dim"),
+    pytest.param(LocalitySelfAttention, {}, id="lsa"),
+]
+
+
+def spread_temperature(layer):
+    if isinstance(layer, LocalitySelfAttention):
+        layer.temperature.assign(np.array([0.3, 1.7], "float32"))
+
+
+@pytest.mark.parametrize("cls, kwargs", ATTENTION_LAYERS)
+def test_fused_path_matches_the_explicit_one(cls, kwargs):
+    tokens = random_tokens()
+    layer = built(cls, tokens, num_heads=2, **kwargs)
+    spread_temperature(layer)
+    fused = to_numpy(layer(tokens))
+    explicit, _ = call_with_scores(layer, tokens)
+    np.testing.assert_allclose(fused, explicit, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("cls, kwargs", ATTENTION_LAYERS)
+def test_fused_path_trains_like_the_explicit_one(cls, kwargs):
+    tokens = random_tokens()
+    target = random_tokens(seed=3)
+
+    def trained_weights(with_scores):
+        layer = built(cls, tokens, num_heads=2, **kwargs)
+        spread_temperature(layer)
+        inputs = keras.Input(tokens.shape[1:])
+        outputs = layer(inputs, return_attention_scores=with_scores)
+        if with_scores:
+            outputs = outputs[0]
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        model.train_on_batch(tokens, target)
+        return [to_numpy(w) for w in layer.weights]
+
+    for got, want in zip(
+        trained_weights(False), trained_weights(True), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_weights_are_materialised_only_when_needed(monkeypatch):
+    calls = []
+    original = kv_ops.attention_probabilities
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(kv_ops, "attention_probabilities", counting)
+    tokens = random_tokens()
+    layer = built(
+        LocalitySelfAttention, tokens, num_heads=2, attention_dropout=0.1
+    )
+    layer(tokens)
+    layer(tokens, training=False)
+    assert calls == []
+    # Attention dropout acts on the weights, so training needs them.
+    layer(tokens, training=True)
+    assert calls == [1]
+    layer(tokens, return_attention_scores=True)
+    assert calls == [1, 1]
