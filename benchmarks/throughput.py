@@ -25,6 +25,13 @@ path before ``DepthwiseConv2D(implementation="auto")``.
     python -m benchmarks.throughput --backends jax --models mixer_32px
     python -m benchmarks.throughput --report-only  # tables and plot again
 
+``--dtype-policy mixed_float16`` (or ``mixed_bfloat16``) measures under a
+Keras mixed-precision policy (the native models under ``torch.autocast``,
+the matmul peak in the compute dtype). The models run on each backend's
+default device (a GPU or TPU when there is one, the native models on CUDA
+when PyTorch sees it); every row records its device.
+:mod:`benchmarks.accelerator` runs float32 and mixed precision in one go.
+
 Results go to ``--out`` (default ``benchmarks/results``):
 ``throughput.json``, ``throughput.md`` (tables and the targets of issue #8)
 and ``throughput.png``.
@@ -51,6 +58,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 REFERENCE = "torch-native"
 DEPTHWISE_MODELS = ("convmixer_256_8", "convnext_32px")
 TRAIN_BATCH, INFER_BATCH = 64, 256
+DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 MATMUL_SIZE = 2048
 
 
@@ -152,7 +160,27 @@ def force_depthwise(model, implementation):
             layer.implementation = implementation
 
 
-def measure_kvision(name, timing, batches, overrides, depthwise):
+def compute_dtype(dtype_policy):
+    """``"float32"``, ``"float16"`` or ``"bfloat16"``."""
+    return dtype_policy.removeprefix("mixed_")
+
+
+def keras_device():
+    """The backend's default device: ``"cpu:0"``, ``"gpu:0"``, ``"cuda:0"``,
+    ``"tpu:0"``..."""
+    import keras
+
+    if keras.backend.backend() == "torch":  # no keras.distribution there
+        import torch
+
+        return "cuda:0" if torch.cuda.is_available() else "cpu:0"
+    devices = keras.distribution.list_devices()
+    return devices[0].lower() if devices else "cpu:0"
+
+
+def measure_kvision(
+    name, timing, batches, overrides, depthwise, dtype_policy="float32"
+):
     """Train and inference throughput of a kvision model on this backend."""
     import keras
 
@@ -161,6 +189,7 @@ def measure_kvision(name, timing, batches, overrides, depthwise):
 
     baseline = _memory_mb("VmRSS")
     keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy(dtype_policy)
     model = models.create_model(name, **overrides)
     if depthwise != "auto":
         force_depthwise(model, depthwise)
@@ -178,71 +207,93 @@ def measure_kvision(name, timing, batches, overrides, depthwise):
         "forward_flops": flops.forward_flops(model),
         "jit_compile": bool(model.jit_compile),
         "depthwise": depthwise,
+        "device": keras_device(),
         "rss_before_model_mb": baseline,
         "train": train,
         "infer": infer,
     }
 
 
-def measure_reference(name, timing, batches, overrides):
-    """The same measurements for the native PyTorch model (eager)."""
+def measure_reference(name, timing, batches, overrides, dtype_policy="float32"):
+    """The same measurements for the native PyTorch model (eager), on CUDA
+    when PyTorch sees it; mixed precision through ``torch.autocast`` (and a
+    gradient scaler for float16, as Keras' ``mixed_float16`` scales the
+    loss)."""
     import torch
 
     from benchmarks import torch_reference
     from kvision import models
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = compute_dtype(dtype_policy)
+
+    def autocast():
+        return torch.autocast(
+            device,
+            dtype=getattr(torch, dtype),
+            enabled=dtype != "float32",
+        )
+
     baseline = _memory_mb("VmRSS")
     torch.manual_seed(0)
-    model = torch_reference.build_reference(name, **overrides)
+    model = torch_reference.build_reference(name, **overrides).to(device)
     config = {**models.model_config(name), **overrides}
     shape, classes = config["input_shape"], config["num_classes"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler(device, enabled=dtype == "float16")
     loss_fn = torch.nn.CrossEntropyLoss()
     x, y = random_batch(batches["train"], shape, classes, channels_first=True)
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return float(loss)
+        with autocast():
+            loss = loss_fn(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return float(loss)  # waits for the device
 
     model.train()
     train = _phase(train_step, timing, len(x))
     images, _ = random_batch(
         batches["infer"], shape, classes, channels_first=True
     )
-    images = torch.from_numpy(images)
+    images = torch.from_numpy(images).to(device)
     model.eval()
 
     def infer_step():
-        with torch.inference_mode():
-            return model(images).numpy()
+        with torch.inference_mode(), autocast():
+            return model(images).float().cpu().numpy()
 
     infer = _phase(infer_step, timing, len(images))
     return {
         "parameters": sum(p.numel() for p in model.parameters()),
         "jit_compile": False,
         "depthwise": "native",
+        "device": f"{device}:0",
         "rss_before_model_mb": baseline,
         "train": train,
         "infer": infer,
     }
 
 
-def measure_matmul(backend, timing, size=MATMUL_SIZE):
-    """GFLOP/s of a float32 ``size x size`` matmul in NumPy or a backend."""
+def measure_matmul(backend, timing, size=MATMUL_SIZE, dtype="float32"):
+    """GFLOP/s of a ``size x size`` matmul in NumPy (float32, on the CPU)
+    or in a backend (``dtype``, on its default device)."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype="float32") for _ in "ab")
+    device = "cpu"
     if backend == "numpy":
+        dtype = "float32"
 
         def step():
             return a @ b
     else:
         import keras
 
-        a, b = keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(b)
+        device = keras_device()
+        a, b = (keras.ops.cast(m, dtype) for m in (a, b))
 
         def step():
             # Back to NumPy so that asynchronous backends finish the product.
@@ -253,6 +304,8 @@ def measure_matmul(backend, timing, size=MATMUL_SIZE):
         "size": size,
         "gflops_per_second": round(2 * size**3 / median / 1e9, 2),
         "repeats": len(times),
+        "dtype": dtype,
+        "device": device,
     }
 
 
@@ -273,15 +326,24 @@ def run_child(args):
     start = time.perf_counter()
     if args.child == "matmul":
         size = 256 if args.quick else MATMUL_SIZE
-        row = measure_matmul(args.backend, timing, size)
+        dtype = compute_dtype(args.dtype_policy)
+        row = measure_matmul(args.backend, timing, size, dtype)
     elif args.backend == REFERENCE:
-        row = measure_reference(args.model, timing, batches, overrides)
+        row = measure_reference(
+            args.model, timing, batches, overrides, args.dtype_policy
+        )
     else:
         row = measure_kvision(
-            args.model, timing, batches, overrides, args.depthwise
+            args.model,
+            timing,
+            batches,
+            overrides,
+            args.depthwise,
+            args.dtype_policy,
         )
     row.update(
         kind=args.child,
+        dtype_policy=args.dtype_policy,
         model=args.model,
         backend=args.backend,
         train_batch=batches["train"],
@@ -323,7 +385,9 @@ def _child_backend(backend):
     return "torch" if backend in (REFERENCE, "numpy") else backend
 
 
-def run_job(kind, backend, model, depthwise, quick, workdir):
+def run_job(
+    kind, backend, model, depthwise, quick, workdir, dtype_policy="float32"
+):
     record = workdir / f"{kind}-{backend}-{model}-{depthwise}.json"
     command = [
         sys.executable,
@@ -337,6 +401,8 @@ def run_job(kind, backend, model, depthwise, quick, workdir):
         depthwise,
         "--record",
         str(record),
+        "--dtype-policy",
+        dtype_policy,
     ]
     command += ["--model", model] if model else []
     command += ["--quick"] if quick else []
@@ -369,7 +435,13 @@ def run(args):
     with tempfile.TemporaryDirectory() as tmp:
         for number, (kind, backend, model, depthwise) in enumerate(planned, 1):
             row = run_job(
-                kind, backend, model, depthwise, args.quick, pathlib.Path(tmp)
+                kind,
+                backend,
+                model,
+                depthwise,
+                args.quick,
+                pathlib.Path(tmp),
+                args.dtype_policy,
             )
             rows.append(row)
             print(
@@ -379,6 +451,7 @@ def run(args):
     result = {
         "date": datetime.date.today().isoformat(),
         "quick": args.quick,
+        "dtype_policy": args.dtype_policy,
         "machine": {
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
@@ -404,6 +477,13 @@ def main(argv=None):
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: tiny, one repeat"
+    )
+    parser.add_argument(
+        "--dtype-policy",
+        default="float32",
+        choices=DTYPE_POLICIES,
+        help="Keras dtype policy of the models (and compute dtype of the "
+        "matmul peak)",
     )
     parser.add_argument(
         "--no-reference",

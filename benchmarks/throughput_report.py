@@ -35,12 +35,23 @@ def describe(row):
 
 
 def matmul_peak(rows):
-    """The best float32 matmul rate measured in the run, and its source."""
+    """The best matmul rate measured in the run, and its source (backend,
+    and dtype where recorded: float32 in NumPy, the dtype policy's compute
+    dtype in the backends)."""
     matmuls = [r for r in rows if r["kind"] == "matmul"]
     if not matmuls:
         return None, None
     best = max(matmuls, key=lambda r: r["gflops_per_second"])
-    return best["gflops_per_second"], best["backend"]
+    source = best["backend"]
+    if "dtype" in best:
+        source += f" {best['dtype']} on {best['device']}"
+    return best["gflops_per_second"], source
+
+
+def _devices(result):
+    """Every device the run's rows name (runs before devices were recorded:
+    the CPU)."""
+    return sorted({r.get("device", "cpu") for r in result["rows"]})
 
 
 def summarize(result):
@@ -192,7 +203,9 @@ def markdown(result):
         f"{result['total_seconds'] / 60:.1f} min. "
         "FLOPs are analytic, per image and forward pass (2 per multiply-add "
         "of every convolution and matrix product); a training step counts "
-        f"{flops.TRAIN_FACTOR}x. The matmul peak is the best float32 "
+        f"{flops.TRAIN_FACTOR}x. Dtype policy "
+        f"**{result.get('dtype_policy', 'float32')}**, devices: "
+        f"{', '.join(_devices(result))}. The matmul peak is the best "
         f"{_matmul_size(result)}² matmul of the run: "
         f"**{_fmt(peak, '.1f')} GFLOP/s** ({source}). "
         f"*vs native* is the training throughput over the same architecture in "

@@ -258,3 +258,59 @@ def test_recipes_on_digits_report_takes_medians_over_seeds(tmp_path):
     row = next(line for line in table.splitlines() if "convmixer" in line)
     assert "0.990 / 0.970 / 0.985 (seeds 0,1,2)" in row
     assert "| **0.985** | 0.980 | yes | 11 | 20 |" in row
+
+
+def test_accelerator_run_plans_float32_and_the_devices_mixed_policy():
+    from benchmarks import accelerator
+
+    gpu = {"jax": "gpu:0", "torch": "cuda:0", "tensorflow": "gpu:0"}
+    assert accelerator.plan(gpu) == ("gpu", ["float32", "mixed_float16"])
+    assert accelerator.plan({"jax": "TPU:0".lower()}) == (
+        "tpu",
+        ["float32", "mixed_bfloat16"],
+    )
+    cpu = {"jax": "cpu:0", "torch": "cpu:0"}
+    with pytest.raises(SystemExit, match="No accelerator"):
+        accelerator.plan(cpu)
+    assert accelerator.plan(cpu, allow_cpu=True) == (
+        "cpu",
+        ["float32", "mixed_bfloat16"],
+    )
+    with pytest.raises(SystemExit, match="different kinds"):
+        accelerator.plan({"jax": "gpu:0", "torch": "cpu:0"})
+
+
+def test_accelerator_run_writes_both_policies_tables(tmp_path):
+    # On this CPU-only machine with --allow-cpu: the same code a GPU takes,
+    # bar the device (and float16 for bfloat16).
+    backend = keras.backend.backend()
+    helpers.run_module(
+        "benchmarks.accelerator",
+        "--allow-cpu",
+        "--quick",
+        "--backends",
+        backend,
+        "--models",
+        "mixer_32px",
+        "--out",
+        tmp_path,
+        tmp_path=tmp_path,
+    )
+    for policy in ("float32", "mixed_bfloat16"):
+        out = tmp_path / "cpu" / policy
+        result = json.loads((out / "throughput.json").read_text())
+        assert result["dtype_policy"] == policy
+        kinds = {(r["kind"], r["backend"]) for r in result["rows"]}
+        assert ("model", backend) in kinds and ("matmul", backend) in kinds
+        if backend == "torch":  # the native models under torch.autocast
+            assert ("model", throughput.REFERENCE) in kinds
+        for row in result["rows"]:
+            assert row["dtype_policy"] == policy
+            assert row["device"].startswith("cpu")
+            if row["kind"] == "model":
+                assert row["train"]["images_per_second"] > 0
+            elif row["backend"] == backend:
+                assert row["dtype"] == policy.removeprefix("mixed_")
+        table = (out / "throughput.md").read_text()
+        assert f"Dtype policy **{policy}**" in table
+        assert f"| mixer_32px | {backend} |" in table

@@ -15,6 +15,16 @@ def test_jax_compiles_without_most_optimisations():
     assert compiler._DISABLE_MOST_OPTIMIZATIONS.value is expected
 
 
+@pytest.mark.backend("jax")
+def test_jax_compiles_with_the_classic_cpu_emitters():
+    # XLA reads XLA_FLAGS once, when the first backend starts; a flag it
+    # did not know would have stopped the process there.
+    import jax
+
+    assert "--xla_cpu_use_fusion_emitters=false" in os.environ["XLA_FLAGS"]
+    assert jax.devices()[0].platform == "cpu"
+
+
 def test_each_xdist_worker_gets_its_share_of_the_cores():
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers == 1:

@@ -1,11 +1,29 @@
 """A depthwise convolution that is fast on every backend."""
 
+import functools
+
 import keras
 
 from kvision import _checks
 from kvision import ops as kv_ops
 
 IMPLEMENTATIONS = ("auto", "native", "shifted")
+
+# Where benchmarks/depthwise.py measured the compiled shifted path beating
+# the native convolution, as (backend, device type). "auto" takes it there
+# only: on a device nobody has measured, the backend's own kernel stays.
+SHIFTED_MEASURED_FASTER = frozenset({("jax", "cpu")})
+
+
+@functools.cache
+def device_type():
+    """The type of the backend's first device: ``"cpu"``, ``"gpu"``, ...
+
+    (JAX places computations there by default.) Cached: the devices of a
+    process do not change.
+    """
+    devices = keras.distribution.list_devices()
+    return devices[0].split(":")[0].lower() if devices else "cpu"
 
 
 def _compiling_on_jax():
@@ -39,14 +57,16 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     - ``"shifted"``: :func:`kvision.ops.depthwise_conv_shifted`, ``k * k``
       shifted multiply-adds; needs unit strides, dilation and depth
       multiplier and channels-last images.
-    - ``"auto"`` (default): shifted where it wins, native elsewhere. XLA's
-      CPU grouped convolution is JAX's slow path, and the shifted form fuses
-      into a few loops once compiled, so ``"auto"`` takes it when JAX is
-      tracing the call for compilation (``fit``/``predict`` with the default
-      ``jit_compile``) and the layer's settings allow it. Run eagerly, its
-      ``k * k`` small ops cost more than one convolution, and TensorFlow's
-      and PyTorch's own kernels are fast, so everything else stays native
-      (measured in ``benchmarks/depthwise.py``).
+    - ``"auto"`` (default): shifted where it was measured to win, native
+      elsewhere. XLA's CPU grouped convolution is JAX's slow path, and the
+      shifted form fuses into a few loops once compiled, so ``"auto"``
+      takes it when JAX is tracing the call for compilation
+      (``fit``/``predict`` with the default ``jit_compile``) on a CPU and
+      the layer's settings allow it. Run eagerly, its ``k * k`` small ops
+      cost more than one convolution, TensorFlow's and PyTorch's own
+      kernels are fast, and on accelerators it has not been measured, so
+      everything else stays native (``benchmarks/depthwise.py``;
+      :data:`SHIFTED_MEASURED_FASTER` lists where it wins).
 
     Used by :class:`kvision.layers.ConvMixerBlock` and
     :class:`kvision.layers.ConvNeXtBlock`.
@@ -93,7 +113,11 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     def uses_shifted(self):
         """Whether a call made now takes the shifted multiply-add path."""
         if self.implementation == "auto":
-            return self._shifted_applies() and _compiling_on_jax()
+            return (
+                self._shifted_applies()
+                and _compiling_on_jax()
+                and ("jax", device_type()) in SHIFTED_MEASURED_FASTER
+            )
         return self.implementation == "shifted"
 
     def call(self, inputs):

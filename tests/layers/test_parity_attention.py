@@ -8,6 +8,7 @@ from kvision import ops as kv_ops
 from kvision.layers import LocalitySelfAttention
 from kvision.layers import MultiHeadSelfAttention
 from tests import numpy_reference as ref
+from tests.helpers import count_calls
 from tests.helpers import to_numpy
 
 RTOL = 1e-4
@@ -202,14 +203,7 @@ def test_fused_path_trains_like_the_explicit_one(cls, kwargs):
 
 
 def test_weights_are_materialised_only_when_needed(monkeypatch):
-    calls = []
-    original = kv_ops.attention_probabilities
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(kv_ops, "attention_probabilities", counting)
+    calls = count_calls(monkeypatch, kv_ops, "attention_probabilities")
     tokens = random_tokens()
     layer = built(
         LocalitySelfAttention, tokens, num_heads=2, attention_dropout=0.1

@@ -7,6 +7,7 @@ import pytest
 from kvision import ops as kv_ops
 from kvision.layers import DepthwiseConv2D
 from tests import numpy_reference as ref
+from tests.helpers import count_calls
 from tests.helpers import to_numpy
 from tests.layers.parity import built
 from tests.layers.parity import random_array
@@ -113,18 +114,6 @@ def test_auto_is_the_default_and_explicit_choices_are_fixed():
     assert not DepthwiseConv2D(3, padding="same").uses_shifted
 
 
-def _count_shifted_calls(monkeypatch):
-    calls = []
-    shifted = kv_ops.depthwise_conv_shifted
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return shifted(*args, **kwargs)
-
-    monkeypatch.setattr(kv_ops, "depthwise_conv_shifted", counting)
-    return calls
-
-
 def _compiled_model(layer, jit_compile):
     model_input = keras.Input((6, 6, 3))
     model = keras.Model(model_input, layer(model_input))
@@ -157,7 +146,7 @@ def test_auto_matches_native_in_fit_and_predict(jit_compile):
 
 
 def test_auto_stays_native_when_run_eagerly(monkeypatch):
-    calls = _count_shifted_calls(monkeypatch)
+    calls = count_calls(monkeypatch, kv_ops, "depthwise_conv_shifted")
     model = _compiled_model(DepthwiseConv2D(3, padding="same"), False)
     x = random_array((2, 6, 6, 3))
     model.predict_on_batch(x)
@@ -175,7 +164,7 @@ def test_auto_stays_native_when_run_eagerly(monkeypatch):
 def test_auto_takes_the_shifted_path_when_jax_compiles(monkeypatch):
     import jax
 
-    calls = _count_shifted_calls(monkeypatch)
+    calls = count_calls(monkeypatch, kv_ops, "depthwise_conv_shifted")
     x = random_array((2, 6, 6, 3))
     layer = DepthwiseConv2D(3, padding="same")
     eager = to_numpy(layer(x))
@@ -188,6 +177,24 @@ def test_auto_takes_the_shifted_path_when_jax_compiles(monkeypatch):
     strided(x)
     del calls[:]
     jax.jit(lambda images: strided(images))(x)
+    assert not calls
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="the shifted path is for XLA"
+)
+def test_auto_keeps_the_native_kernel_on_unmeasured_devices(monkeypatch):
+    import jax
+
+    from kvision.layers import convolution
+
+    assert convolution.device_type() == "cpu"  # this machine
+    monkeypatch.setattr(convolution, "device_type", lambda: "gpu")
+    calls = count_calls(monkeypatch, kv_ops, "depthwise_conv_shifted")
+    layer = DepthwiseConv2D(3, padding="same")
+    x = random_array((2, 6, 6, 3))
+    layer(x)
+    jax.jit(lambda images: layer(images))(x)
     assert not calls
 
 

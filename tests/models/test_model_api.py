@@ -9,6 +9,7 @@ import pytest
 from kvision import models
 from kvision.models import create_model
 from kvision.models import list_models
+from tests.helpers import inference
 from tests.helpers import to_numpy
 
 MODEL_CLASSES = [
@@ -114,8 +115,8 @@ def test_feature_model_and_attention_model_reject_what_is_not_there():
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_headless_models(name, pooling):
     model = small(name, include_top=False, pooling=pooling)
-    features = model(images())
-    last = model.feature_model()(images())[model.feature_names[-1]]
+    features = inference(model, images())
+    last = inference(model.feature_model(), images())[model.feature_names[-1]]
     channels = features.shape[-1]
     if pooling is None:
         assert features.shape[0] == 2 and features.ndim == last.ndim
@@ -131,7 +132,7 @@ def test_config_round_trip_rebuilds_the_same_model(name):
     clone = type(model).from_config(config)
     assert clone.get_config() == config
     assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
-    probabilities = to_numpy(clone(images()))
+    probabilities = inference(clone, images())
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
     missing = set(inspect.signature(type(model).__init__).parameters)
     missing -= set(config) | {"self", "kwargs"}

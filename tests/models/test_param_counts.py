@@ -9,13 +9,11 @@ every weight gets its exact shape but no value, so counting a 350M-parameter
 variant costs well under a second instead of 5-20 s of initialisation.
 """
 
-import keras
-import numpy as np
 import pytest
 
-from kvision.models import create_model
 from kvision.models import model_config
 from tests.symbolic import symbolic_model
+from tests.symbolic import trainable_parameters
 
 # Published counts of the reference implementations (timm / torchvision /
 # the papers' official code), with the 1000-class ImageNet head.
@@ -90,10 +88,6 @@ CIFAR100 = {
     "pit_32px": 7_007_236,
     "sl_pit_32px": 8_676_664,
 }
-
-
-def trainable_parameters(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 def metaformer_count(c):
@@ -395,6 +389,5 @@ def test_cait_and_t2t_counts_with_cifar100_head(name):
 def test_cait_and_t2t_built_with_cifar100_head(name):
     # The plain variants differ from these in layers test_parameter_count
     # builds; the head is the same.
-    model = create_model(name, num_classes=100)
+    model = symbolic_model(name, num_classes=100)
     assert trainable_parameters(model) == CIFAR100_CAIT_T2T[name]
-    keras.backend.clear_session()
