@@ -184,10 +184,11 @@ def test_targets_follow_the_measured_numbers():
     assert checks["best backend trains as fast as native PyTorch"]["met"] == (
         "yes"
     )
-    gap = checks["every backend within 2x"]
+    gap = checks["every backend within 1.5x"]
     assert gap["met"] == "no"
     assert gap["value"] == "jax 2.40x slower than tensorflow"
-    assert checks["training at 30% of matmul peak"]["met"] == "yes"
+    assert checks["training at 50% of matmul peak"]["met"] == "no"  # 0.36
+    assert checks["stretch: best backend 1.2x native PyTorch"]["met"] == ("yes")
 
 
 def test_a_target_missed_by_less_than_the_noise_says_so():
@@ -202,7 +203,8 @@ def test_a_target_missed_by_less_than_the_noise_says_so():
     verdicts = {c["target"]: c["met"] for c in checks}
     assert verdicts == {
         "best backend trains as fast as native PyTorch": "within noise",
-        "every backend within 2x": "yes",
+        "stretch: best backend 1.2x native PyTorch": "no",
+        "every backend within 1.5x": "yes",
     }
 
 
