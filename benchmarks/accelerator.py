@@ -29,12 +29,12 @@ import sys
 from benchmarks import throughput
 
 DEVICE_PROBE = (
-    "from benchmarks import throughput; print(throughput.keras_device())"
+    "from kvision._devices import default_platform; print(default_platform())"
 )
 
 
 def device_of(backend):
-    """The first device ``backend`` computes on (``"gpu:0"``, ``"cpu:0"``,
+    """The kind of device ``backend`` computes on (``"gpu"``, ``"cpu"``,
     ...), asked in a fresh process since the backend is fixed at import."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(

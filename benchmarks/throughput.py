@@ -165,19 +165,6 @@ def compute_dtype(dtype_policy):
     return dtype_policy.removeprefix("mixed_")
 
 
-def keras_device():
-    """The backend's default device: ``"cpu:0"``, ``"gpu:0"``, ``"cuda:0"``,
-    ``"tpu:0"``..."""
-    import keras
-
-    if keras.backend.backend() == "torch":  # no keras.distribution there
-        import torch
-
-        return "cuda:0" if torch.cuda.is_available() else "cpu:0"
-    devices = keras.distribution.list_devices()
-    return devices[0].lower() if devices else "cpu:0"
-
-
 def measure_kvision(
     name, timing, batches, overrides, depthwise, dtype_policy="float32"
 ):
@@ -186,6 +173,7 @@ def measure_kvision(
 
     from benchmarks import flops
     from kvision import models
+    from kvision._devices import default_platform
 
     baseline = _memory_mb("VmRSS")
     keras.utils.set_random_seed(0)
@@ -207,7 +195,7 @@ def measure_kvision(
         "forward_flops": flops.forward_flops(model),
         "jit_compile": bool(model.jit_compile),
         "depthwise": depthwise,
-        "device": keras_device(),
+        "device": default_platform(),
         "rss_before_model_mb": baseline,
         "train": train,
         "infer": infer,
@@ -292,7 +280,9 @@ def measure_matmul(backend, timing, size=MATMUL_SIZE, dtype="float32"):
     else:
         import keras
 
-        device = keras_device()
+        from kvision._devices import default_platform
+
+        device = default_platform()
         a, b = (keras.ops.cast(m, dtype) for m in (a, b))
 
         def step():

@@ -22,7 +22,6 @@ import ast
 import dataclasses
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -149,29 +148,15 @@ def use_backend(backend):
     return current
 
 
-def _platform_of(device):
-    """``"cpu"``, ``"gpu"``, ``"tpu"`` … from a tensor's device, any backend."""
-    kind = getattr(device, "platform", None) or getattr(device, "type", None)
-    if kind is None:  # TensorFlow: "/job:localhost/.../device:GPU:0"
-        match = re.search(r"device:([A-Za-z]+):", str(device))
-        kind = match.group(1) if match else str(device)
-    kind = str(kind).lower()
-    return "gpu" if kind in ("cuda", "rocm") else kind
-
-
 def describe_device():
     """``(platform, description)`` of the device Keras computes on.
 
-    Asks the backend where a new tensor lives (so it needs Keras imported)
+    Asks the backend which device it computes on (so it imports Keras)
     and, for GPUs, adds the model name that ``nvidia-smi`` reports.
     """
-    import keras
+    from kvision._devices import default_platform  # imports Keras
 
-    tensor = keras.ops.zeros(())
-    device = getattr(tensor, "device", None)
-    if device is None or callable(device):  # older JAX arrays
-        device = next(iter(tensor.devices()))
-    kind = _platform_of(device)
+    kind = default_platform()
     description = kind.upper()
     if kind == "cpu":
         description = "CPU only (no GPU or TPU found)"

@@ -742,9 +742,18 @@ metrics = {
     "recipe": recipe.name,
     "epochs": recipe.epochs,
     "seeds": list(SEEDS),
+    # The data's load_dataset arguments and split sizes, and the models'
+    # overrides: the tests recompute numbers from them.
+    "load_dataset": dict(
+        image_size=IMAGE_SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0
+    ),
+    "split_sizes": dict(
+        fit=len(x_fit), validation=len(x_val), test=len(x_test)
+    ),
     "models": {
         label: {
             "registry_name": MODELS[label],
+            "overrides": dict(patch_size=PATCH_SIZE, **WIDTH),
             "parameters": parameters[label],
             "train_seconds": [round(s, 1) for s in seconds[label]],
             "test_accuracy": accuracy[label],

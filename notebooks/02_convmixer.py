@@ -586,6 +586,16 @@ metrics = {
     "size": run.size,
     "smoke": SMOKE,
     "model": f"ConvMixer-{dim}/{depth} (patch {patch}, kernel {kernel})",
+    # The data's load_dataset arguments and split sizes, and the model's
+    # registry name and overrides: the tests recompute numbers from them.
+    "registry_name": "convmixer_256_8",
+    "overrides": MODEL,
+    "load_dataset": dict(
+        image_size=IMAGE_SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=SEED
+    ),
+    "split_sizes": dict(
+        fit=len(x_fit), validation=len(x_val), test=len(x_test)
+    ),
     "trainable_parameters": trainable,
     "recipe": recipe.name,
     "epochs": recipe.epochs,

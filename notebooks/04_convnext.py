@@ -529,6 +529,17 @@ metrics = {
     "model": "convnext_32px"
     + (f" with {MODEL}" if MODEL else "")
     + f", {trainable:,} trainable parameters",
+    # The data's load_dataset arguments and split sizes, and the model's
+    # registry name and overrides: the tests recompute numbers from them.
+    "registry_name": "convnext_32px",
+    "overrides": MODEL,
+    "trainable_parameters": trainable,
+    "load_dataset": dict(
+        image_size=IMAGE_SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=SEED
+    ),
+    "split_sizes": dict(
+        fit=len(x_fit), validation=len(x_val), test=len(x_test)
+    ),
     "recipe": recipe.name,
     "epochs": recipe.epochs,
     "train_seconds": round(train_seconds, 1),

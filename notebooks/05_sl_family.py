@@ -712,8 +712,17 @@ metrics = {
     "chance": chance,
     "linear_probe": linear_probe,
     "training_minutes": round(total_minutes, 2),
+    # The data's load_dataset arguments and split sizes, and the models'
+    # overrides: the tests recompute numbers from them.
+    "load_dataset": dict(
+        image_size=IMAGE_SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=SEED
+    ),
+    "split_sizes": dict(
+        fit=len(x_fit), validation=len(x_val), test=len(x_test)
+    ),
     "models": {
         name: {
+            "overrides": SHRINK[family],
             "parameters": parameters[name],
             "test_accuracy": [r["test_accuracy"] for r in results[name]],
             "mean_test_accuracy": float(np.mean(accuracies(name)) / 100),
@@ -721,7 +730,8 @@ metrics = {
                 round(r["train_seconds"], 1) for r in results[name]
             ],
         }
-        for name in results
+        for family, pair in PAIRS.items()
+        for name in pair
     },
     "gain_points": {f: [float(g) for g in gains[f]] for f in gains},
     "paper": {f: PAPER[paper_data][f] for f in PAIRS},

@@ -667,6 +667,10 @@ metrics = {
     "epochs": EPOCHS,
     "seeds": list(SEEDS),
     "local_crops": LOCAL_CROPS,
+    # The data's load_dataset arguments and split sizes: the tests
+    # recompute the floors from them.
+    "load_dataset": dict(num_train=NUM_TRAIN, num_test=NUM_TEST),
+    "split_sizes": dict(train=len(x_train), test=len(x_test)),
     "head": HEAD,
     "chance": round(chance, 4),
     "knn_pixels": round(knn_pixels, 4),

@@ -789,6 +789,14 @@ metrics = {
     "seeds": list(SEEDS),
     "chance": round(chance, 4),
     "linear_probe": round(linear_probe, 4),
+    # The data's load_dataset arguments and split sizes: the tests
+    # recompute numbers from them.
+    "load_dataset": dict(
+        image_size=IMAGE_SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0
+    ),
+    "split_sizes": dict(
+        fit=len(x_fit), validation=len(x_val), test=len(x_test)
+    ),
     "models": {
         label: {
             "registry_name": MODELS[label],

@@ -996,6 +996,19 @@ metrics = {
     "smoke": SMOKE,
     "seeds": list(SEEDS),
     "model": "metaformer_32px" + (f" with {MODEL}" if MODEL else ""),
+    # The data's load_dataset arguments and split sizes, and the models'
+    # registry name and overrides: the tests recompute numbers from them.
+    "registry_name": "metaformer_32px",
+    "overrides": MODEL,
+    "load_dataset": dict(
+        image_size=IMAGE_SIZE,
+        num_train=NUM_TRAIN,
+        num_test=NUM_TEST,
+        seed=SEEDS[0],
+    ),
+    "split_sizes": dict(
+        fit=len(x_fit), validation=len(x_val), test=len(x_test)
+    ),
     "recipe": {
         "name": recipe.name,
         "epochs": recipe.epochs,

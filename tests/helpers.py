@@ -33,6 +33,27 @@ def inference(model, x):
     return keras.tree.map_structure(to_numpy, model(x, training=False))
 
 
+def check_reported_accuracy(folder, metrics, **load):
+    """The ``test_accuracy`` a training run wrote into ``metrics`` is what
+    the model it saved in ``folder/model.keras`` scores on the test split
+    (``kvision.data.load_dataset(metrics["dataset"], **load)``, images
+    scaled to [0, 1]); a per-epoch record must end on the same number."""
+    from kvision import data
+
+    model = keras.saving.load_model(pathlib.Path(folder) / "model.keras")
+    _, (x_test, y_test) = data.load_dataset(metrics["dataset"], **load)
+    outputs = inference(model, x_test.astype("float32") / 255.0)
+    accuracy = float(np.mean(np.argmax(outputs, axis=-1) == y_test))
+    assert abs(metrics["test_accuracy"] - accuracy) < 1e-6, (
+        metrics["test_accuracy"],
+        accuracy,
+    )
+    per_epoch = metrics.get("test_accuracy_per_epoch")
+    if per_epoch:
+        assert abs(per_epoch[-1] - accuracy) < 1e-4, (per_epoch, accuracy)
+    return accuracy
+
+
 def count_calls(monkeypatch, module, name):
     """Replaces ``module.name`` with a wrapper that records each call (for
     this test); returns the list it appends a 1 to per call."""
@@ -85,7 +106,11 @@ def check_eager_and_symbolic_shapes(case):
     if case.returns_scores:
         assert tuple(scores.shape) == want_scores
 
-    model, _ = functional_model(case)
+    model, built = functional_model(case)
+    # A symbolic call must build every sublayer: one left unbuilt makes
+    # Keras (JAX) run an eager forward pass in predict_on_batch.
+    unbuilt = [lay.name for lay in built._flatten_layers() if not lay.built]
+    assert not unbuilt, unbuilt
     symbolic = model.outputs
     assert tuple(symbolic[0].shape) == (None, *want[1:])
     if case.returns_scores:

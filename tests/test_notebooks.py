@@ -2,16 +2,24 @@
 output-free ``.ipynb`` with the same cells, and every notebook runs top to
 bottom in smoke mode, on offline data, on this process's Keras backend."""
 
+import contextlib
 import json
+import math
 import pathlib
 import sys
+import warnings
 
 import jupytext
 import keras
 import nbclient
 import nbformat
+import numpy as np
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
+
+from kvision import data
+from kvision import selfsup
+from kvision.models import create_model
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -105,6 +113,345 @@ EXPECTED = {
         ],
     ),
 }
+
+# CHECKS, below: what each notebook's metrics.json must say after its smoke
+# run. One epoch on tens of images leaves accuracies near chance, so no
+# threshold is checked; what is checked is what can be recomputed (chance,
+# pixel baselines, parameter counts) or must be consistent (one value per
+# seed, means of the listed values, accuracies that are counts of right
+# answers), so that a check fails when a notebook reports a wrong number.
+
+# One epoch and one seed, in every notebook's smoke branch.
+SMOKE_BUDGET = (1, [0])
+
+
+def assert_counts(accuracies, images, decimals=None):
+    """Each accuracy is a number of right answers over ``images`` (a mean
+    over S seeds: over S * images), up to the notebook's rounding to
+    ``decimals`` digits. A wrong number is rarely such a multiple."""
+    # Keras's accuracy is a float32 quotient, off a count by ~1e-7 * images.
+    slack = 1e-4 if decimals is None else images * 0.5 * 10.0**-decimals
+    for accuracy in accuracies:
+        correct = accuracy * images
+        assert abs(correct - round(correct)) <= slack + 1e-9, (
+            f"accuracy {accuracy} is not a count over {images} images"
+        )
+        assert 0 <= round(correct) <= images
+
+
+def assert_seed_summary(metrics, values, mean, std=None, decimals=None):
+    """``values`` holds one test accuracy per seed, each a count over the
+    test split, and ``mean`` (``std``) is np.mean (np.std) of them, up to
+    the notebook's rounding to ``decimals`` digits."""
+    assert len(values) == len(metrics["seeds"]), "one value per seed"
+    assert_counts(values, metrics["split_sizes"]["test"], decimals)
+    # The listed values and the mean may each be rounded: one unit of the
+    # last digit covers both.
+    tolerance = 1e-12 if decimals is None else 10.0**-decimals
+    assert mean == pytest.approx(np.mean(values), abs=tolerance)
+    if std is not None:
+        assert std == pytest.approx(np.std(values), abs=tolerance)
+
+
+def assert_model_record(metrics, model):
+    """One model's entry (notebooks 01 and 07): its per-seed accuracies with
+    mean and std to 4 digits, and its parameters recounted."""
+    assert_seed_summary(
+        metrics,
+        model["test_accuracy"],
+        model["test_accuracy_mean"],
+        model["test_accuracy_std"],
+        decimals=4,
+    )
+    assert model["parameters"] == trainable_count(
+        metrics, model["registry_name"], **model["overrides"]
+    )
+
+
+def load_splits(metrics, return_masks=False):
+    """The notebook's data again, from the ``load_dataset`` arguments it
+    recorded; its test split must have the size the notebook reported."""
+    train, test = data.load_dataset(
+        metrics["dataset"], return_masks=return_masks, **metrics["load_dataset"]
+    )
+    assert len(test[1]) == metrics["split_sizes"]["test"]
+    return train, test
+
+
+def hold_out(x_train, y_train, metrics):
+    """The validation split as the notebooks hold it out: a stratified
+    tenth, with the data's seed; the sizes must be the notebook's."""
+    fit, validation = data.split_validation(
+        x_train, y_train, fraction=0.1, seed=metrics["load_dataset"]["seed"]
+    )
+    sizes = metrics["split_sizes"]
+    assert (len(fit[1]), len(validation[1])) == (
+        sizes["fit"],
+        sizes["validation"],
+    )
+    return fit, validation
+
+
+def pixels(images):
+    """Images as the notebooks give them to their pixel baselines."""
+    return data.to_model_range(images).reshape(len(images), -1)
+
+
+def chance(labels):
+    """Accuracy of always answering the most frequent class."""
+    return float(np.bincount(labels).max() / len(labels))
+
+
+@contextlib.contextmanager
+def lbfgs_fit():
+    """Refits a notebook's scikit-learn probe on one BLAS thread (spinning
+    OpenBLAS threads turn this fraction of a second into seconds on a busy
+    machine, as notebook 07 notes) and without ConvergenceWarning (an error
+    under this suite's filterwarnings): a notebook's `max_iter` may stop
+    L-BFGS early, and that fit is the one to reproduce."""
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def linear_probe(fit, test, max_iter):
+    """The notebooks' logistic regression on raw pixels (deterministic:
+    L-BFGS from zero weights). Their caps on its training images, 5,000 or
+    10,000, are far above a smoke run's."""
+    from sklearn.linear_model import LogisticRegression
+
+    with lbfgs_fit():
+        probe = LogisticRegression(max_iter=max_iter)
+        probe.fit(pixels(fit[0]), fit[1])
+    return float(probe.score(pixels(test[0]), test[1]))
+
+
+def trainable_count(metrics, registry_name, **overrides):
+    """Trainable parameters of a registry model at the notebook's image size
+    and number of classes, from the weights' shapes alone: built inside
+    `keras.StatelessScope(initialize_variables=False)`, as notebook 05's
+    `trainable_count` does, no weight is allocated."""
+    size = metrics["load_dataset"]["image_size"]
+    num_classes = len(data.class_names(metrics["dataset"]))
+    with keras.StatelessScope(initialize_variables=False):
+        model = create_model(
+            registry_name,
+            input_shape=(size, size, 3),
+            num_classes=num_classes,
+            **overrides,
+        )
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def assert_localization(score, masks):
+    """``viz.localization_score``: ``uniform`` is the masks' mean area and
+    ``ratio`` is ``score / uniform``."""
+    assert 0 <= score["score"] <= 1
+    assert score["uniform"] == pytest.approx(float(masks.mean()))
+    assert score["ratio"] == pytest.approx(score["score"] / score["uniform"])
+
+
+def check_vit_small_datasets(metrics):
+    assert (metrics["epochs"], metrics["seeds"]) == SMOKE_BUDGET
+    assert metrics["recipe"] == "sl_vit_cifar_quick"
+    size = metrics["load_dataset"]["image_size"]
+    for model in metrics["models"].values():
+        assert_model_record(metrics, model)
+        # Divergence from uniform is log(keys) - entropy, head by head, so
+        # the two means add up to log(keys): the patches and a class token.
+        keys = (size // model["overrides"]["patch_size"]) ** 2 + 1
+        total = model["mean_attention_entropy"]
+        total += model["mean_attention_divergence"]
+        assert total == pytest.approx(math.log(keys), abs=2e-4)
+
+
+def check_convmixer(metrics):
+    assert (metrics["epochs"], metrics["sweep_seeds"]) == SMOKE_BUDGET
+    assert metrics["recipe"] == "convmixer_cifar_quick"
+    assert metrics["trainable_parameters"] == trainable_count(
+        metrics, metrics["registry_name"], **metrics["overrides"]
+    )
+    sizes, sweep = metrics["split_sizes"], metrics["sweep"]
+    assert_counts(
+        [metrics["test_accuracy"], metrics["sweep_choice_test_accuracy"]],
+        sizes["test"],
+    )
+    # The smoke sweep: patch 4 with kernels 3 and 5, each scored by its
+    # mean over the seeds on the validation split.
+    assert [(r["patch_size"], r["kernel_size"]) for r in sweep] == [
+        (4, 3),
+        (4, 5),
+    ]
+    seeds = len(metrics["sweep_seeds"])
+    assert_counts(
+        [r["val_accuracy"] for r in sweep], seeds * sizes["validation"], 4
+    )
+    # max() keeps the first of equal scores, as the notebook's choice does.
+    best = max(sweep, key=lambda r: r["val_accuracy"])
+    assert metrics["sweep_choice"] == best
+
+
+def check_mlp_mixer(metrics):
+    assert (metrics["epochs"], metrics["seeds"]) == SMOKE_BUDGET
+    assert metrics["recipe"] == "mixer_small_data_quick"
+    assert_seed_summary(
+        metrics, metrics["test_accuracy_per_seed"], metrics["test_accuracy"]
+    )
+    assert metrics["trainable_parameters"] == trainable_count(
+        metrics, metrics["registry_name"], **metrics["overrides"]
+    )
+    # One nudged token of 64: channel mixing alone moves that token only,
+    # the whole block (through token mixing) every token.
+    moved = (
+        metrics["channel_mixing_moves_tokens"],
+        metrics["block_moves_tokens"],
+    )
+    assert moved == (1, 64)
+    _, (_, _, masks) = load_splits(metrics, return_masks=True)
+    assert_localization(metrics["localization"], masks)
+
+
+def check_convnext(metrics):
+    assert (metrics["epochs"], metrics["seeds"]) == SMOKE_BUDGET
+    assert metrics["recipe"] == "convnext_imagenet_quick"
+    assert_seed_summary(
+        metrics, metrics["test_accuracy_per_seed"], metrics["test_accuracy"]
+    )
+    assert metrics["trainable_parameters"] == trainable_count(
+        metrics, metrics["registry_name"], **metrics["overrides"]
+    )
+    # The smoke run's two candidate learning rates, scored on the
+    # validation split; max() keeps the first of equal scores, as the
+    # notebook's choice does.
+    scores = metrics["learning_rate_check"]
+    assert list(scores) == ["0.0005", "0.002"]
+    assert_counts(scores.values(), metrics["split_sizes"]["validation"])
+    assert f"{metrics['learning_rate']:g}" == max(scores, key=scores.get)
+    blocks = sum(metrics["overrides"]["depths"])
+    assert len(metrics["mean_layer_scale"]) == blocks, "one per block"
+    _, (_, _, masks) = load_splits(metrics, return_masks=True)
+    assert_localization(metrics["localization"], masks)
+
+
+def check_sl_family(metrics):
+    assert (metrics["epochs"], metrics["seeds"]) == SMOKE_BUDGET
+    assert metrics["recipe"] == "small-data"
+    (x_train, y_train), test = load_splits(metrics)
+    fit, _ = hold_out(x_train, y_train, metrics)
+    assert metrics["chance"] == chance(test[1])
+    assert metrics["linear_probe"] == linear_probe(fit, test, max_iter=300)
+    models = metrics["models"]
+    for name, model in models.items():
+        assert_seed_summary(
+            metrics, model["test_accuracy"], model["mean_test_accuracy"]
+        )
+        assert model["parameters"] == trainable_count(
+            metrics, name, **model["overrides"]
+        )
+    # SL minus plain, in points, seed by seed (the pairs are named
+    # `<family>_32px` and `sl_<family>_32px`).
+    for family, gains in metrics["gain_points"].items():
+        plain = models[f"{family.lower()}_32px"]["test_accuracy"]
+        sl = models[f"sl_{family.lower()}_32px"]["test_accuracy"]
+        assert gains == pytest.approx(100 * (np.array(sl) - plain))
+
+
+def check_dino(metrics):
+    assert (metrics["epochs"], metrics["seeds"]) == SMOKE_BUDGET
+    assert metrics["local_crops"] == 2
+    (x_train, y_train), (x_test, y_test) = load_splits(metrics)
+    assert len(y_train) == metrics["split_sizes"]["train"]
+    # The floors, rounded by the notebook to 4 digits.
+    train, test = pixels(x_train), pixels(x_test)
+    knn = selfsup.knn_accuracy(train, y_train, test, y_test)
+    with lbfgs_fit():
+        probe = selfsup.linear_probe_accuracy(
+            train, y_train, test, y_test, max_iter=500
+        )
+    floors = (
+        metrics["chance"],
+        metrics["knn_pixels"],
+        metrics["linear_probe_pixels"],
+    )
+    assert floors == pytest.approx((chance(y_test), knn, probe), abs=5e-5)
+    for label, values in metrics["knn"].items():
+        assert_seed_summary(
+            metrics, values, metrics["knn_mean"][label], decimals=4
+        )
+    # On digits the object masks are the strokes: pixels brighter than half
+    # the image's maximum, of the 256 first test images.
+    grey = x_test[:256].mean(axis=-1)
+    masks = grey > grey.max(axis=(1, 2), keepdims=True) / 2
+    for network in metrics["localization"].values():
+        assert network["uniform"] == pytest.approx(float(masks.mean()))
+        assert network["mean_head_ratio"] <= network["best_head_ratio"]
+
+
+def check_davit(metrics):
+    assert (metrics["epochs"], metrics["seeds"]) == SMOKE_BUDGET
+    assert metrics["recipe"] == "davit_small_data"
+    (x_train, y_train), test = load_splits(metrics)
+    fit, (x_val, _) = hold_out(x_train, y_train, metrics)
+    floors = (metrics["chance"], metrics["linear_probe"])
+    recomputed = (chance(test[1]), linear_probe(fit, test, max_iter=1000))
+    assert floors == pytest.approx(recomputed, abs=5e-5)  # 4 digits
+    for model in metrics["models"].values():
+        assert_model_record(metrics, model)
+    # On digits the masks are the ink (pixels brighter than 0.5) of the
+    # smoke run's 16 probe images, the first of the validation split.
+    masks = data.to_model_range(x_val[:16]).mean(axis=-1) > 0.5
+    for score in metrics["localization"].values():
+        assert_localization(score, masks)
+
+
+def check_metaformer(metrics):
+    recipe = metrics["recipe"]
+    assert (recipe["epochs"], metrics["seeds"]) == SMOKE_BUDGET
+    assert recipe["name"] == "metaformer_small_data"
+    (x_train, y_train), test = load_splits(metrics)
+    fit, _ = hold_out(x_train, y_train, metrics)
+    assert metrics["chance_accuracy"] == chance(test[1])
+    assert metrics["linear_probe_accuracy"] == linear_probe(
+        fit, test, max_iter=100
+    )
+    mixers = metrics["mixers"]
+    assert list(mixers) == [
+        "identity",
+        "pooling",
+        "depthwise_conv",
+        "spatial_mlp",
+        "attention",
+    ]
+    for mixer, summary in mixers.items():
+        assert_seed_summary(
+            metrics,
+            summary["per_seed"],
+            summary["mean"],
+            summary["std"],
+        )
+        assert summary["parameters"] == trainable_count(
+            metrics,
+            metrics["registry_name"],
+            token_mixer=mixer,
+            **metrics["overrides"],
+        )
+
+
+CHECKS = {
+    "01_vit_small_datasets": check_vit_small_datasets,
+    "02_convmixer": check_convmixer,
+    "03_mlp_mixer": check_mlp_mixer,
+    "04_convnext": check_convnext,
+    "05_sl_family": check_sl_family,
+    "06_dino": check_dino,
+    "07_davit": check_davit,
+    "08_metaformer": check_metaformer,
+}
+
+
 RESYNC = "jupytext --sync notebooks/{name}.py"
 
 
@@ -121,7 +468,7 @@ def cells(notebook):
 
 
 def test_every_notebook_is_listed():
-    assert [s.stem for s in SOURCES] == sorted(EXPECTED)
+    assert [s.stem for s in SOURCES] == sorted(EXPECTED) == sorted(CHECKS)
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda s: s.stem)
@@ -257,3 +604,4 @@ def test_notebook_runs_in_smoke_mode(source, kernel_environment, monkeypatch):
         if output.get("name") == "stderr" and "Traceback" in output.text
     ]
     assert not errors, errors[0]
+    CHECKS[source.stem](metrics)

@@ -6,6 +6,7 @@
 ((8, 32, 32, 3), dtype('uint8'), (8,))
 """
 
+from kvision.data.augment import RandAugment
 from kvision.data.augment import augmentation
 from kvision.data.cluttered import make_cluttered_digits
 from kvision.data.datasets import class_names
@@ -19,6 +20,7 @@ from kvision.data.shapes import SHAPE_NAMES
 from kvision.data.shapes import make_shapes
 
 __all__ = [
+    "RandAugment",
     "SHAPE_NAMES",
     "augmentation",
     "choose_mixing",

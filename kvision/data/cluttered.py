@@ -108,9 +108,13 @@ def _draw(sources, labels, count, size, rng, clutter):
             _stamp(canvas, piece, colour, top, left)
         top, left = box[:2]
         alpha = scaled[side][chosen[i]]
+        stroke = alpha > _STROKE
+        # The mask's pixels are painted solid, so that under the mask is
+        # the digit's colour alone; only the edge around it stays blended.
+        alpha = np.where(stroke, 1.0, alpha)
         region = canvas[top : top + side, left : left + side]
         _stamp(canvas, alpha, _contrasting(colours[i, -1], region), top, left)
-        masks[i, top : top + side, left : left + side] = alpha > _STROKE
+        masks[i, top : top + side, left : left + side] = stroke
     return (
         image_utils.to_uint8(images),
         labels[chosen].astype("int64"),

@@ -1,11 +1,11 @@
 """A depthwise convolution that is fast on every backend."""
 
-import functools
-
 import keras
 
 from kvision import _checks
 from kvision import ops as kv_ops
+from kvision._devices import default_platform
+from kvision._tracing import compiling_on_jax
 
 IMPLEMENTATIONS = ("auto", "native", "shifted")
 
@@ -13,33 +13,6 @@ IMPLEMENTATIONS = ("auto", "native", "shifted")
 # the native convolution, as (backend, device type). "auto" takes it there
 # only: on a device nobody has measured, the backend's own kernel stays.
 SHIFTED_MEASURED_FASTER = frozenset({("jax", "cpu")})
-
-
-@functools.cache
-def device_type():
-    """The type of the backend's first device: ``"cpu"``, ``"gpu"``, ...
-
-    (JAX places computations there by default.) Cached: the devices of a
-    process do not change.
-    """
-    devices = keras.distribution.list_devices()
-    return devices[0].split(":")[0].lower() if devices else "cpu"
-
-
-def _compiling_on_jax():
-    """Whether the current call is being traced for compilation by JAX.
-
-    Under ``jax.jit`` every new array is a tracer, while an eager call (even
-    one differentiated with ``jax.grad``) makes a concrete array. The check
-    goes by class name so that library code never imports JAX.
-    """
-    if keras.backend.backend() != "jax":
-        return False
-    probe = keras.ops.ones(())
-    return any(
-        cls.__name__ == "Tracer" and cls.__module__.startswith("jax")
-        for cls in type(probe).__mro__
-    )
 
 
 @keras.saving.register_keras_serializable(package="kvision")
@@ -115,8 +88,8 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         if self.implementation == "auto":
             return (
                 self._shifted_applies()
-                and _compiling_on_jax()
-                and ("jax", device_type()) in SHIFTED_MEASURED_FASTER
+                and compiling_on_jax()
+                and ("jax", default_platform()) in SHIFTED_MEASURED_FASTER
             )
         return self.implementation == "shifted"
 

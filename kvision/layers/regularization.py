@@ -49,6 +49,12 @@ class DropPath(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
+        # Nothing to build. Parents build their sublayers from shapes and
+        # never call this one symbolically, so without this a model holding
+        # it stays "unbuilt", and Keras' JAX predict_on_batch then runs one
+        # eager forward pass (an XLA compile per operation) before its
+        # compiled one.
+        self.built = True
 
     def call(self, inputs, training=None):
         if not training:

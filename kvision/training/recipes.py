@@ -213,6 +213,10 @@ _STANDARDISED = (
     "inputs scaled to [0, 1] instead of standardised by the dataset's "
     "channel mean and standard deviation"
 )
+_BATCH_RAND_AUGMENT = (
+    "RandAugment draws its operations once per batch (Keras' layer); the "
+    "official code draws them for each image"
+)
 _KERAS_ERASING = (
     "Keras' RandomErasing (one box, random values) for timm's pixel-mode "
     "random erasing"
@@ -253,6 +257,7 @@ PAPER_RECIPES = {
             "300 passes)",
             "the warm-up starts at 0, the script's at 1e-6",
             _KERAS_ERASING,
+            _BATCH_RAND_AUGMENT,
             _STANDARDISED,
         ),
     ),
@@ -279,6 +284,7 @@ PAPER_RECIPES = {
             "Keras' RandAugment (2 ops, factor 12/30) for torchvision's",
             "the script keeps its learning rate whatever the batch size; "
             "with fewer images per step it is scaled linearly here",
+            _BATCH_RAND_AUGMENT,
             _STANDARDISED,
         ),
     ),
@@ -316,6 +322,7 @@ PAPER_RECIPES = {
             "timm's train.py keeps its learning rate whatever the batch "
             "size; with fewer images per step it is scaled linearly here",
             _KERAS_ERASING,
+            _BATCH_RAND_AUGMENT,
             _STANDARDISED,
         ),
     ),
@@ -341,6 +348,7 @@ PAPER_RECIPES = {
         departures=(
             "no official small-data recipe exists: the values are "
             "kvision's, in the spirit of the paper's ImageNet-1k runs",
+            _BATCH_RAND_AUGMENT,
             _STANDARDISED,
         ),
     ),
@@ -378,6 +386,7 @@ PAPER_RECIPES = {
             "rand-m9-mstd0.5-inc1; no colour jitter",
             _KERAS_ERASING,
             _STANDARDISED,
+            _BATCH_RAND_AUGMENT,
         ),
     ),
 }

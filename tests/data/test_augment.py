@@ -75,3 +75,51 @@ def test_augmentation_inside_fit():
 def test_bad_augmentation_arguments(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+@pytest.mark.parametrize("num_ops", [1, 3])
+def test_rand_augment_applies_the_drawn_ops_and_computes_only_them(
+    num_ops, monkeypatch
+):
+    from kvision.data import RandAugment
+    from tests.helpers import count_calls
+
+    x = batch(6, 16, seed=2)
+    ours = RandAugment(num_ops=num_ops, factor=0.6, seed=5)
+    theirs = keras.layers.RandAugment(num_ops=num_ops, factor=0.6, seed=5)
+    calls = {
+        name: count_calls(monkeypatch, getattr(ours, name), "transform_images")
+        for name in ours._AUGMENT_LAYERS
+    }
+    for _ in range(3):  # successive batches draw anew, in step with Keras
+        drawn = theirs.get_random_transformation(x)
+        expected = keras.ops.convert_to_tensor(x)
+        for index in to_numpy(drawn["layer_idxes"]).tolist():
+            name = theirs._AUGMENT_LAYERS[index]
+            expected = getattr(theirs, name).transform_images(
+                expected, drawn["transforms"][name]
+            )
+        got = to_numpy(ours(x, training=True))
+        np.testing.assert_allclose(got, to_numpy(expected), atol=1e-3)
+        if keras.backend.backend() != "torch":
+            # Keras' own layer agrees. (On PyTorch, Keras 3.15's
+            # RandomBrightness changes its input in place, so Keras'
+            # RandAugment, which computes every operation, brightens every
+            # batch there.)
+            keras_images = theirs.transform_images(x, drawn)
+            np.testing.assert_allclose(got, to_numpy(keras_images), atol=1e-3)
+    assert sum(len(c) for c in calls.values()) == 3 * num_ops
+    np.testing.assert_array_equal(to_numpy(ours(x, training=False)), x)
+
+
+def test_rand_augment_round_trips():
+    # (Traced, inside a compiled training step, it runs in
+    # test_augmentation_inside_fit, whose augmentation holds one.)
+    from kvision.data import RandAugment
+
+    layer = RandAugment(num_ops=2, factor=0.3, seed=1)
+    clone = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer)
+    )
+    assert type(clone) is RandAugment
+    assert clone.get_config() == layer.get_config()

@@ -42,15 +42,9 @@ def test_train_and_test_come_from_different_handwriting():
     assert not np.array_equal(one, other)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: measured inside/outside colour spread 19.5 vs 15.7 "
-    "(seed 1); the strokes are blended with the texture more than the "
-    "generator's docstring says. Fix the generator, then drop this mark.",
-)
 def test_masked_pixels_are_the_digit_colour():
-    # Without clutter, a pixel under the mask is the digit's one colour (at
-    # most lightly blended at the stroke edges); outside is the texture.
+    # Without clutter, a pixel under the mask is the digit's one colour;
+    # outside is the texture (and the blended edge of the strokes).
     images, _, masks = make_cluttered_digits(200, seed=1, clutter=(0, 0))
     pixels = images.astype("float32")
     inside = [pixels[i][masks[i]].std(axis=0).mean() for i in range(200)]

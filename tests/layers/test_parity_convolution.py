@@ -188,8 +188,8 @@ def test_auto_keeps_the_native_kernel_on_unmeasured_devices(monkeypatch):
 
     from kvision.layers import convolution
 
-    assert convolution.device_type() == "cpu"  # this machine
-    monkeypatch.setattr(convolution, "device_type", lambda: "gpu")
+    assert convolution.default_platform() == "cpu"  # this machine
+    monkeypatch.setattr(convolution, "default_platform", lambda: "gpu")
     calls = count_calls(monkeypatch, kv_ops, "depthwise_conv_shifted")
     layer = DepthwiseConv2D(3, padding="same")
     x = random_array((2, 6, 6, 3))

@@ -15,6 +15,7 @@ from kvision import models
 from kvision.training import get_recipe
 from kvision.training.fit import fit_model
 from kvision.training.fit import train
+from tests import helpers
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TINY_VIT = dict(depth=1, embed_dim=16, num_heads=2, head_dim=None)
@@ -92,7 +93,11 @@ def test_adapted_paper_recipe_with_mixing_trains_a_convnet(tmp_path):
         depths=(1,),
         dims=(8,),
     )
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    # One epoch on 48 images: the number is near chance, so what can be
+    # checked is that it is the saved model's score on the same 16 images.
+    helpers.check_reported_accuracy(
+        tmp_path, metrics, image_size=32, num_train=48, num_test=16, seed=0
+    )
     assert metrics["recipe"] == "convnext_imagenet_adapted"
     values = metrics["recipe_values"]
     assert values["mixup"] == 0.8 and values["mix_prob"] == 1.0
@@ -135,7 +140,14 @@ def test_cli_trains_and_writes_metrics(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["model"] == "mixer_32px"
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    helpers.check_reported_accuracy(
+        tmp_path / "run",
+        metrics,
+        image_size=32,
+        num_train=64,
+        num_test=32,
+        seed=0,
+    )
     # The adapted recipe is printed before training, beside the paper's.
     assert metrics["recipe"] == "mixer_small_data_adapted"
     assert "Recipe 'mixer_small_data_adapted'" in result.stdout
