@@ -54,6 +54,26 @@ class RandAugment(keras.layers.RandAugment):
     (2, 8, 8, 3)
     """
 
+    def __init__(
+        self,
+        value_range=(0, 255),
+        num_ops=2,
+        factor=0.5,
+        interpolation="bilinear",
+        seed=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(
+            value_range=value_range,
+            num_ops=num_ops,
+            factor=factor,
+            interpolation=interpolation,
+            seed=seed,
+            data_format=data_format,
+            **kwargs,
+        )
+
     def transform_images(self, images, transformation, training=True):
         drawn = transformation and transformation["layer_idxes"]
         if not training or drawn is None or not is_concrete(drawn):
