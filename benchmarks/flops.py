@@ -106,6 +106,43 @@ def forward_flops(model):
     return int(FAMILIES[family](config))
 
 
+def has_formula(model):
+    """Whether :func:`forward_flops` knows ``model``'s family."""
+    return type(model).__name__ in FAMILIES
+
+
+def counted_forward_flops(model):
+    """FLOPs of one image through ``model`` as PyTorch's ``FlopCounterMode``
+    counts them (the formulas' convention), for the families without a
+    formula. Needs the torch backend.
+
+    Attention runs through PyTorch's math kernel while counting: the
+    counter has no formula for the fused CPU kernel, and the math kernel
+    computes the same two products as matmuls.
+    """
+    import keras
+
+    if keras.backend.backend() != "torch":
+        raise ValueError(
+            "Counting FLOPs runs the model under PyTorch's FlopCounterMode: "
+            "it needs the torch backend. Received: backend="
+            f"{keras.backend.backend()!r}"
+        )
+    import torch
+    from torch.nn.attention import SDPBackend
+    from torch.nn.attention import sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    images = torch.zeros((1, *model.input_shape[1:]))
+    with (
+        FlopCounterMode(display=False) as counter,
+        torch.no_grad(),
+        sdpa_kernel(SDPBackend.MATH),
+    ):
+        model(images, training=False)
+    return int(counter.get_total_flops())
+
+
 def gflops(flops):
     """FLOPs as GFLOPs, rounded to three significant digits."""
     if not flops:

@@ -9,6 +9,12 @@ JAX and PyTorch, and for the same architecture written in native PyTorch
   ``compile`` with the defaults a user gets, so JAX and TensorFlow compile
   the step and PyTorch runs eagerly);
 - inference throughput: images/s of ``predict_on_batch`` at batch 256;
+- the input pipeline's share of a training step: the median time
+  :class:`kvision.training.fit.AugmentedBatches` takes to make one batch with
+  the model's paper recipe adapted to CIFAR-10 (random crop, RandAugment,
+  erasing, MixUp/CutMix, as the recipe has them), over that time plus the
+  training step's. ``fit`` draws these batches in the main thread, between
+  steps, so the share is the part of training time spent waiting for data;
 - parameters, analytic FLOPs per image (:mod:`benchmarks.flops`), the
   achieved GFLOP/s and their fraction of the machine's float32 matmul peak,
   measured in the same run (a square matmul in NumPy and in each backend;
@@ -21,7 +27,7 @@ first one compiles), then the median of timed repeats. On JAX, ConvMixer
 and ConvNeXt are also measured with the native depthwise convolution, the
 path before ``DepthwiseConv2D(implementation="auto")``.
 
-    python -m benchmarks.throughput                # everything, ~15 min
+    python -m benchmarks.throughput                # everything, ~25 min
     python -m benchmarks.throughput --backends jax --models mixer_32px
     python -m benchmarks.throughput --report-only  # tables and plot again
 
@@ -50,7 +56,26 @@ import time
 
 import numpy as np
 
-from benchmarks.budgets import SMALL_MODELS as MODELS
+from benchmarks.budgets import SMALL_MODELS
+
+# The families added after the first five: one CPU-sized variant of each
+# (and the SL variants of the paper's Table 2 pairs). No native PyTorch
+# reference exists for them, and their FLOPs are counted by PyTorch rather
+# than computed from a formula (``benchmarks.flops``).
+LATER_FAMILIES = (
+    "swin_32px",
+    "sl_swin_32px",
+    "pit_32px",
+    "sl_pit_32px",
+    "cait_32px",
+    "sl_cait_32px",
+    "t2t_32px",
+    "sl_t2t_32px",
+    "davit_32px",
+    "poolformer_32px",
+    "metaformer_32px",
+)
+MODELS = SMALL_MODELS + LATER_FAMILIES
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -190,16 +215,65 @@ def measure_kvision(
     train = _phase(lambda: model.train_on_batch(x, y), timing, len(x))
     x, _ = random_batch(batches["infer"], shape, classes)
     infer = _phase(lambda: model.predict_on_batch(x), timing, len(x))
+    input_pipeline = measure_input_pipeline(
+        name, shape, classes, timing, batches["train"]
+    )
+    if flops.has_formula(model):
+        forward, flops_source = flops.forward_flops(model), "formula"
+    elif keras.backend.backend() == "torch":
+        forward, flops_source = flops.counted_forward_flops(model), "counted"
+    else:  # the torch row of the same model counts them
+        forward, flops_source = None, None
     return {
         "parameters": model.count_params(),
-        "forward_flops": flops.forward_flops(model),
+        "forward_flops": forward,
+        "flops_source": flops_source,
         "jit_compile": bool(model.jit_compile),
         "depthwise": depthwise,
         "device": default_platform(),
         "rss_before_model_mb": baseline,
         "train": train,
         "infer": infer,
+        "input": input_pipeline,
     }
+
+
+# The dataset whose adapted recipe the input pipeline is measured with: the
+# benchmark's models take CIFAR-sized images.
+INPUT_DATASET = {"num_train": 50_000, "mirror_invariant": True}
+
+
+def measure_input_pipeline(name, shape, num_classes, timing, batch):
+    """Time to make one training batch the way ``fit_model`` does
+    (:class:`kvision.training.fit.AugmentedBatches` with the model's paper
+    recipe, adapted to a CIFAR-10-sized dataset at this batch size), on
+    seeded uint8 images; and which augmentations that recipe applies."""
+    from kvision import training
+    from kvision.training.fit import AugmentedBatches
+
+    recipe = training.adapt_recipe(
+        training.get_recipe(name),
+        image_size=shape[0],
+        batch_size=batch,
+        **INPUT_DATASET,
+    )
+    rng = np.random.default_rng(0)
+    count = 4 * batch
+    images = rng.integers(0, 256, size=(count, *shape), dtype="uint8")
+    labels = rng.integers(0, num_classes, size=count)
+    dataset = AugmentedBatches(images, labels, num_classes, recipe, seed=0)
+    calls = iter(range(10**9))
+    phase = _phase(lambda: dataset[next(calls) % len(dataset)], timing, batch)
+    phase["recipe"] = {
+        "crop_padding": recipe.crop_padding,
+        "flip": recipe.flip,
+        "rand_augment_ops": recipe.rand_augment_ops,
+        "erasing": recipe.erasing,
+        "mixup": recipe.mixup,
+        "cutmix": recipe.cutmix,
+        "mix_prob": recipe.mix_prob,
+    }
+    return phase
 
 
 def measure_reference(name, timing, batches, overrides, dtype_policy="float32"):
@@ -363,10 +437,18 @@ def jobs(models, backends):
     planned += [("matmul", b, None, "auto") for b in backends if b in BACKENDS]
     for model in models:
         for backend in backends:
+            if backend == REFERENCE and not has_reference(model):
+                continue
             planned.append(("model", backend, model, "auto"))
             if backend == "jax" and model in DEPTHWISE_MODELS:
                 planned.append(("model", backend, model, "native"))
     return planned
+
+
+def has_reference(model):
+    """Whether :mod:`benchmarks.torch_reference` has ``model`` (it covers
+    the small models, ``tests/test_torch_reference.py`` checks them)."""
+    return model in SMALL_MODELS
 
 
 def _child_backend(backend):

@@ -24,9 +24,13 @@ PEAK_TARGETS = {
     "sl_vit_32px": 0.50,
 }
 MAX_BACKEND_GAP = 1.5
+# At most this part of a training step may go to making its batch.
+INPUT_SHARE_TARGET = 0.10
 # Two full runs on TensorFlow and JAX (2026-11-28) differed by 1-7% per
 # row, 14% once; a target missed by less than this is "within noise".
 NOISE = 0.05
+# The run a report compares against, when the results directory holds it.
+BASELINE_FILE = "throughput_baseline.json"
 
 
 def describe(row):
@@ -68,8 +72,10 @@ def summarize(result):
     rows = result["rows"]
     peak, _ = matmul_peak(rows)
     models = [r for r in rows if r["kind"] == "model"]
+    # One row per model has them (every row for the formula families; the
+    # torch row where PyTorch counted them).
     flops_of = {
-        r["model"]: r["forward_flops"] for r in models if "forward_flops" in r
+        r["model"]: r["forward_flops"] for r in models if r.get("forward_flops")
     }
     reference = {
         r["model"]: r["train"]["images_per_second"]
@@ -109,9 +115,20 @@ def summarize(result):
                 ),
                 "train_peak_mb": row["train"]["peak_rss_mb"],
                 "infer_peak_mb": row["infer"]["peak_rss_mb"],
+                "input_share": input_share(row),
             }
         )
     return table
+
+
+def input_share(row):
+    """The fraction of a training step (making the batch, then the
+    optimizer step) spent making the batch, or ``None`` where the input
+    pipeline was not measured (the native models; runs before it was)."""
+    if "input" not in row:
+        return None
+    making = row["input"]["median_seconds"]
+    return making / (making + row["train"]["median_seconds"])
 
 
 def _main_rows(table):
@@ -183,6 +200,18 @@ def targets(table):
                     "met": _verdict(MAX_BACKEND_GAP, gap),
                 }
             )
+        shares = [r for r in kv if r["input_share"] is not None]
+        if shares:
+            most = max(shares, key=lambda r: r["input_share"])
+            checks.append(
+                {
+                    "target": "input pipeline under "
+                    f"{INPUT_SHARE_TARGET:.0%} of a training step",
+                    "model": model,
+                    "value": f"{most['backend']} {most['input_share']:.1%}",
+                    "met": _verdict(INPUT_SHARE_TARGET, most["input_share"]),
+                }
+            )
         if model in PEAK_TARGETS and best["train_peak_fraction"] is not None:
             fraction, needed = best["train_peak_fraction"], PEAK_TARGETS[model]
             checks.append(
@@ -200,7 +229,9 @@ def _fmt(value, spec):
     return "–" if value is None else format(value, spec)
 
 
-def markdown(result):
+def markdown(result, baseline=None):
+    """The report of a run; with ``baseline`` (an earlier run's JSON), a
+    before/after table as well."""
     table = summarize(result)
     peak, source = matmul_peak(result["rows"])
     lines = ["## Throughput and hardware efficiency", ""]
@@ -224,12 +255,15 @@ def markdown(result):
         f"{_matmul_size(result)}² matmul of the run: "
         f"**{_fmt(peak, '.1f')} GFLOP/s** ({source}). "
         f"*vs native* is the training throughput over the same architecture in "
-        f"eager native PyTorch.",
+        f"eager native PyTorch. *Input share* is the part of a training "
+        "step spent making its batch (kvision's `AugmentedBatches` with the "
+        "model's paper recipe adapted to CIFAR-10, as `fit_model` trains), "
+        f"against the target of {INPUT_SHARE_TARGET:.0%}.",
         "",
         "| model | backend | params | GFLOPs/img | train img/s | infer img/s "
         "| train GFLOP/s | train % of peak | infer % of peak | vs native "
-        "| train peak MB |",
-        "| --- | --- |" + " ---: |" * 9,
+        "| input share | train peak MB |",
+        "| --- | --- |" + " ---: |" * 10,
     ]
     for r in _main_rows(table):
         lines.append(
@@ -240,6 +274,7 @@ def markdown(result):
             f"| {_fmt(r['train_peak_fraction'], '.1%')} "
             f"| {_fmt(r['infer_peak_fraction'], '.1%')} "
             f"| {_fmt(r['vs_reference'], '.2f')} "
+            f"| {_fmt(r['input_share'], '.1%')} "
             f"| {_fmt(r['train_peak_mb'], '.0f')} |"
         )
     lines += [
@@ -254,6 +289,8 @@ def markdown(result):
             f"| {check['target']} | {check['model']} | {check['value']} "
             f"| {check['met'] if check['met'] != 'no' else '**no**'} |"
         )
+    if baseline is not None:
+        lines += _before_after_lines(table, baseline)
     lines += _depthwise_lines(table)
     lines += [
         "",
@@ -272,6 +309,43 @@ def markdown(result):
 def _matmul_size(result):
     sizes = [r["size"] for r in result["rows"] if r["kind"] == "matmul"]
     return sizes[0] if sizes else "?"
+
+
+def _arrow(before, after, spec):
+    return f"{_fmt(before, spec)} → {_fmt(after, spec)}"
+
+
+def _before_after_lines(table, baseline):
+    before = {
+        (r["model"], r["backend"]): r for r in _main_rows(summarize(baseline))
+    }
+    lines = [
+        "",
+        "### Before and after",
+        "",
+        f"Before: the run of {baseline['date']} "
+        f"(`{BASELINE_FILE}`, the numbers issue #19 was filed with); after: "
+        "this run. Each is one run on a shared 2-core machine, so single "
+        f"rows move by about {NOISE:.0%} between runs.",
+        "",
+        "| model | backend | train img/s | infer img/s | train % of peak "
+        "| vs native | input share |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    peak = "train_peak_fraction"
+    for r in _main_rows(table):
+        b = before.get((r["model"], r["backend"]))
+        if b is None:
+            continue
+        lines.append(
+            f"| {r['model']} | {r['backend']} "
+            f"| {_arrow(b['train_ips'], r['train_ips'], '.1f')} "
+            f"| {_arrow(b['infer_ips'], r['infer_ips'], '.1f')} "
+            f"| {_arrow(b[peak], r[peak], '.1%')} "
+            f"| {_arrow(b['vs_reference'], r['vs_reference'], '.2f')} "
+            f"| {_arrow(b['input_share'], r['input_share'], '.1%')} |"
+        )
+    return lines
 
 
 def _depthwise_lines(table):
@@ -316,7 +390,9 @@ def plot(result, path):
         ("infer_ips", f"inference img/s (batch {result['infer_batch']})"),
         ("train_peak_fraction", "training, fraction of matmul peak"),
     )
-    figure = Figure(figsize=(13, 4.2), layout="constrained")
+    figure = Figure(
+        figsize=(max(13, 1.2 * len(models)), 4.4), layout="constrained"
+    )
     axes = figure.subplots(1, len(panels))
     width = 0.8 / max(len(backends), 1)
     for ax, (key, title) in zip(axes, panels, strict=True):
@@ -358,7 +434,16 @@ def plot(result, path):
 
 
 def write(out):
-    """Writes ``throughput.md`` and ``throughput.png`` from the JSON."""
+    """Writes ``throughput.md`` and ``throughput.png`` from the JSON, with
+    the before/after table when ``out`` holds a baseline run of the same
+    dtype policy."""
     result = json.loads((out / "throughput.json").read_text())
-    (out / "throughput.md").write_text(markdown(result))
+    baseline = None
+    if (out / BASELINE_FILE).exists():
+        baseline = json.loads((out / BASELINE_FILE).read_text())
+        if baseline.get("dtype_policy", "float32") != result.get(
+            "dtype_policy", "float32"
+        ):
+            baseline = None
+    (out / "throughput.md").write_text(markdown(result, baseline))
     plot(result, out / "throughput.png")

@@ -586,7 +586,7 @@ def attention_of(model, images):
 
 scores = attention_of(davit, probe_images)
 first_spatial = next(n for n in davit.feature_names if n.endswith("spatial"))
-grid_side = davit.get_layer(first_spatial).output[0].shape[1]
+grid_side = davit.get_layer(first_spatial).output.shape[1]
 
 
 def received(window_scores, side):

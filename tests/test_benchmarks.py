@@ -151,25 +151,116 @@ def test_quick_throughput_run_writes_json_table_and_plot(tmp_path):
             assert row["train"]["images_per_second"] > 0
             assert row["infer"]["images_per_second"] > 0
             assert row["train"]["peak_rss_mb"] > row["rss_before_model_mb"] > 0
+            if row["backend"] != throughput.REFERENCE:
+                # ConvMixer's CIFAR recipe: RandAugment, no mixing.
+                assert row["input"]["images_per_second"] > 0
+                assert row["input"]["recipe"]["rand_augment_ops"] == 2
+                assert row["input"]["recipe"]["mixup"] == 0
+                assert row["input"]["recipe"]["cutmix"] == 0
     table = (tmp_path / "throughput.md").read_text()
     assert "quick mode" in table.lower()
     assert f"| convmixer_256_8 | {backend} |" in table
+    assert "| input pipeline under 10% of a training step |" in table
     png = (tmp_path / "throughput.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
 
 
-def _row(backend, model, train, infer=100.0, depthwise="auto", flops=1e9):
+def _row(
+    backend,
+    model,
+    train,
+    infer=100.0,
+    depthwise="auto",
+    flops=1e9,
+    input_seconds=None,
+):
     phase = {"peak_rss_mb": 500.0}
-    return {
+    row = {
         "kind": "model",
         "backend": backend,
         "model": model,
         "depthwise": depthwise,
         "parameters": 1000,
         "forward_flops": int(flops),
-        "train": dict(phase, images_per_second=train),
+        "train": dict(phase, images_per_second=train, median_seconds=1.0),
         "infer": dict(phase, images_per_second=infer),
     }
+    if input_seconds is not None:
+        row["input"] = {"median_seconds": input_seconds}
+    return row
+
+
+def test_flops_counted_on_torch_serve_every_backend_of_the_model():
+    rows = [
+        {"kind": "matmul", "backend": "numpy", "gflops_per_second": 100.0},
+        _row("jax", "swin_32px", train=10.0),
+        _row("torch", "swin_32px", train=20.0),
+    ]
+    rows[1]["forward_flops"] = None  # no formula: only torch counts them
+    fractions = {
+        r["backend"]: r["train_peak_fraction"]
+        for r in throughput_report.summarize({"rows": rows})
+    }
+    assert fractions == {"jax": pytest.approx(0.3), "torch": pytest.approx(0.6)}
+    # Without a native reference, a family is planned on the backends only.
+    planned = throughput.jobs(["swin_32px"], ["torch", throughput.REFERENCE])
+    assert ("model", throughput.REFERENCE, "swin_32px", "auto") not in planned
+    assert ("model", "torch", "swin_32px", "auto") in planned
+
+
+def test_input_share_is_the_batch_making_part_of_a_step():
+    rows = [
+        _row("jax", "vit_32px", train=64.0, input_seconds=0.25),
+        _row("torch", "vit_32px", train=64.0, input_seconds=0.05),
+        _row(throughput.REFERENCE, "vit_32px", train=64.0),
+    ]
+    table = throughput_report.summarize({"rows": rows})
+    shares = {r["backend"]: r["input_share"] for r in table}
+    # 0.25 s making the batch, then a 1 s step.
+    assert shares == {
+        "jax": pytest.approx(0.2),
+        "torch": pytest.approx(0.05 / 1.05),
+        throughput.REFERENCE: None,
+    }
+    checks = throughput_report.targets(table)
+    check = next(c for c in checks if c["target"].startswith("input"))
+    assert check["value"] == "jax 20.0%" and check["met"] == "no"
+
+
+def test_report_compares_with_a_baseline_run(tmp_path):
+    def run(date, train, input_seconds):
+        return {
+            "date": date,
+            "machine": {"cpu_count": 2, "processor": "x86_64"},
+            "train_batch": 64,
+            "infer_batch": 256,
+            "total_seconds": 60.0,
+            "rows": [
+                {
+                    "kind": "matmul",
+                    "backend": "numpy",
+                    "size": 8,
+                    "gflops_per_second": 100.0,
+                },
+                _row("torch", "mixer_32px", train, input_seconds=input_seconds),
+                _row(throughput.REFERENCE, "mixer_32px", train=50.0),
+            ],
+        }
+
+    (tmp_path / "throughput.json").write_text(
+        json.dumps(run("2026-12-03", 60.0, 0.1))
+    )
+    (tmp_path / "throughput_baseline.json").write_text(
+        json.dumps(run("2026-11-28", 40.0, None))
+    )
+    throughput_report.write(tmp_path)
+    table = (tmp_path / "throughput.md").read_text()
+    assert "the run of 2026-11-28" in table
+    # train 40 -> 60 img/s: 3 GFLOP per image, of a 100 GFLOP/s peak.
+    assert (
+        "| mixer_32px | torch | 40.0 → 60.0 | 100.0 → 100.0 "
+        "| 120.0% → 180.0% | 0.80 → 1.20 | – → 9.1% |"
+    ) in table
 
 
 def test_targets_follow_the_measured_numbers():

@@ -27,14 +27,28 @@ CASES = [
 def test_formula_equals_pytorch_flop_counter(name, overrides):
     # FlopCounterMode counts 2 FLOPs per multiply-add of every matmul,
     # convolution and attention kernel PyTorch runs: the formulas' convention.
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     model = create_model(name, **overrides)
-    images = torch.zeros((2, *model.input_shape[1:]))
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(images)
-    assert flops.forward_flops(model) * 2 == counter.get_total_flops()
+    assert flops.has_formula(model)
+    assert flops.counted_forward_flops(model) == flops.forward_flops(model)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="counts PyTorch's operations"
+)
+def test_families_without_a_formula_are_counted():
+    model = create_model("swin_32px", depths=(1, 1), num_heads=(2, 2))
+    assert not flops.has_formula(model)
+    # More than the patch embedding's products: 256 patches, 2x2x3 -> 96.
+    assert flops.counted_forward_flops(model) > 2 * 256 * 12 * 96
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch", reason="the refusal off torch"
+)
+def test_counting_needs_the_torch_backend():
+    model = create_model("mixer_32px", depth=1)
+    with pytest.raises(ValueError, match="needs the torch backend"):
+        flops.counted_forward_flops(model)
 
 
 def test_known_published_sizes():

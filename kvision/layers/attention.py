@@ -20,6 +20,19 @@ def attention_output_spec(layer, inputs, return_attention_scores):
     return outputs, scores
 
 
+def attend(attention, inputs, training, return_attention_scores):
+    """Calls a block's ``attention`` layer: ``(outputs, scores)``, the
+    scores ``None`` unless asked for. A block asks for them only when its
+    own caller does, so that otherwise the attention layer takes its fused
+    path (:func:`kvision.ops.fused_attention`) and never materialises
+    the ``(B, heads, N, N)`` weights."""
+    if return_attention_scores:
+        return attention(
+            inputs, training=training, return_attention_scores=True
+        )
+    return attention(inputs, training=training), None
+
+
 def head_layout(layer, channels, what="The embedding width"):
     """``(head_dim, inner_dim)`` of an attention layer with ``num_heads``
     and an optional ``head_dim`` over ``channels`` input channels.

@@ -7,6 +7,7 @@ from kvision import _checks
 from kvision import _seeds
 from kvision import activations
 from kvision import ops as kv_ops
+from kvision.layers.attention import attend
 from kvision.layers.attention import build_attention_parts
 from kvision.layers.attention import head_layout
 from kvision.layers.residual import add_residual
@@ -625,9 +626,7 @@ class ClassAttentionBlock(keras.layers.Layer):
             normed = self.norm1(inputs)
         else:
             normed = ops.concatenate([self.norm1(class_token), patches], 1)
-        y, scores = self.attn(
-            normed, training=training, return_attention_scores=True
-        )
+        y, scores = attend(self.attn, normed, training, return_attention_scores)
         x = self._residual(class_token, y, 0, training)
         y = self.mlp(self.norm2(x), training=training)
         x = self._residual(x, y, 1, training)

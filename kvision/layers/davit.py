@@ -10,6 +10,7 @@ from kvision import _checks
 from kvision import _seeds
 from kvision import activations
 from kvision import ops as kv_ops
+from kvision.layers.attention import attend
 from kvision.layers.attention import build_attention_parts
 from kvision.layers.convolution import DepthwiseConv2D
 from kvision.layers.residual import build_residual_parts
@@ -313,8 +314,8 @@ class _DualAttentionBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None, return_attention_scores=False):
         x = self.cpe1(inputs)
-        y, scores = self.attn(
-            self.norm1(x), training=training, return_attention_scores=True
+        y, scores = attend(
+            self.attn, self.norm1(x), training, return_attention_scores
         )
         x = x + self.drop_path(y, training=training)
         x = self.cpe2(x)

@@ -11,6 +11,7 @@ from kvision import _seeds
 from kvision import activations
 from kvision import ops as kv_ops
 from kvision.layers.attention import MultiHeadSelfAttention
+from kvision.layers.attention import attend
 from kvision.layers.convolution import DepthwiseConv2D
 from kvision.layers.mlp import MLP
 from kvision.layers.residual import add_residual
@@ -409,8 +410,8 @@ class MetaFormerBlock(keras.layers.Layer):
             tokens = ops.reshape(x, (-1, height * width, channels))
             scores = None
             if self.token_mixer == "attention":
-                tokens, scores = self.mixer(
-                    tokens, training=training, return_attention_scores=True
+                tokens, scores = attend(
+                    self.mixer, tokens, training, return_attention_scores
                 )
             else:
                 tokens = ops.transpose(tokens, (0, 2, 1))
@@ -422,8 +423,16 @@ class MetaFormerBlock(keras.layers.Layer):
     def _residual(self, x, branch, index, training):
         return add_residual(self, x, branch, index, training)
 
+    @property
+    def has_attention_scores(self):
+        """Whether ``return_attention_scores=True`` is allowed: only with
+        the attention token mixer."""
+        return isinstance(self.token_mixer, str) and (
+            self.token_mixer == "attention"
+        )
+
     def _check_scores_request(self, return_attention_scores):
-        if return_attention_scores and self.token_mixer != "attention":
+        if return_attention_scores and not self.has_attention_scores:
             raise ValueError(
                 "Only the attention token mixer has attention scores. "
                 "Received: return_attention_scores=True with "

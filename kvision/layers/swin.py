@@ -6,6 +6,7 @@ from keras import ops
 from kvision import _checks
 from kvision import _seeds
 from kvision import activations
+from kvision.layers.attention import attend
 from kvision.layers.residual import build_residual_parts
 from kvision.layers.windows import WindowAttention
 from kvision.layers.windows import check_window_arguments
@@ -235,8 +236,8 @@ class SwinBlock(keras.layers.Layer):
             layer.build(input_shape)
 
     def call(self, inputs, training=None, return_attention_scores=False):
-        y, scores = self.attn(
-            self.norm1(inputs), training=training, return_attention_scores=True
+        y, scores = attend(
+            self.attn, self.norm1(inputs), training, return_attention_scores
         )
         x = inputs + self.drop_path(y, training=training)
         y = self.mlp(self.norm2(x), training=training)

@@ -107,17 +107,15 @@ class _TokenTransformer(keras.layers.Layer):
         tokens = inputs.shape[1]
         qkv = self.qkv(self.norm1(inputs))
         qkv = ops.reshape(qkv, (-1, tokens, 3, self.num_heads, self._head_dim))
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
-        query, key, value = qkv[0], qkv[1], qkv[2]
+        # (B, N, heads, head_dim) each: the fused kernels' layout. Nothing
+        # reads this layer's weights, so it never materialises them.
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         scale = self._scale if self.temperature is None else self.temperature
-        weights = kv_ops.attention_probabilities(
-            query, key, scale, mask_diagonal=self.attention == "lsa"
+        x = kv_ops.fused_attention(
+            query, key, value, scale, mask_diagonal=self.attention == "lsa"
         )
-        x = ops.einsum("bhqk,bhkd->bqhd", weights, value)
         x = ops.reshape(x, (-1, tokens, self.token_dim))
-        value = ops.reshape(
-            ops.transpose(value, (0, 2, 1, 3)), (-1, tokens, self.token_dim)
-        )
+        value = ops.reshape(value, (-1, tokens, self.token_dim))
         x = self.projection(x) + value
         return x + self.mlp(self.norm2(x))
 

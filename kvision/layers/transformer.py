@@ -7,6 +7,7 @@ from kvision import _seeds
 from kvision import activations
 from kvision.layers.attention import LocalitySelfAttention
 from kvision.layers.attention import MultiHeadSelfAttention
+from kvision.layers.attention import attend
 from kvision.layers.attention import attention_output_spec
 from kvision.layers.cait import TalkingHeadsAttention
 from kvision.layers.residual import add_residual
@@ -192,9 +193,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None, return_attention_scores=False):
         normed = self.norm1(inputs)
-        y, scores = self.attn(
-            normed, training=training, return_attention_scores=True
-        )
+        y, scores = attend(self.attn, normed, training, return_attention_scores)
         if self.attention_input_residual:
             y = y + normed
         x = self._residual(inputs, y, 0, training)

@@ -1,5 +1,7 @@
 """What every kvision model shares: config, heads and looking inside."""
 
+import inspect
+
 import keras
 
 from kvision import _checks
@@ -33,6 +35,37 @@ def constructor_arguments(arguments):
         for key, value in arguments.items()
         if key not in ("self", "name", "kwargs", "__class__")
     }
+
+
+def returns_attention_scores(layer):
+    """Whether ``layer`` can return attention scores: its ``call`` takes
+    ``return_attention_scores`` and, where it also has an attribute
+    ``has_attention_scores`` (a block whose token mixer may not be
+    attention), that attribute is true."""
+    parameters = inspect.signature(layer.call).parameters
+    if "return_attention_scores" not in parameters:
+        return False
+    return bool(getattr(layer, "has_attention_scores", True))
+
+
+class _AttentionScores(keras.layers.Layer):
+    """The attention scores of ``block`` on its input, as a layer of its
+    own: a Keras functional graph expects a layer's every call to return
+    what its first did, and the model's blocks were first called without
+    scores."""
+
+    def __init__(self, block, **kwargs):
+        super().__init__(
+            name=f"{block.name}_scores", dtype=block.dtype_policy, **kwargs
+        )
+        self.block = block
+        self.built = True
+
+    def call(self, inputs, training=None):
+        _, scores = self.block(
+            inputs, training=training, return_attention_scores=True
+        )
+        return scores
 
 
 class VisionModel(keras.Model):
@@ -101,15 +134,21 @@ class VisionModel(keras.Model):
     def attention_model(self):
         """A model returning each transformer block's attention scores.
 
+        The model itself is built without the scores, so that its blocks
+        take the fused attention path. This calls every block that can
+        return scores (:func:`returns_attention_scores`) once more on the
+        same input tensor, asking for them: the new model shares every
+        weight, and computes each such block twice.
+
         Returns:
             A ``keras.Model`` sharing this model's weights whose output is a
             dict ``{block_name: scores}`` with scores ``(B, heads, N, N)``.
         """
         outputs = {}
         for name in self._attention_candidates():
-            output = self.get_layer(name).output
-            if isinstance(output, (list, tuple)) and len(output) == 2:
-                outputs[name] = output[1]
+            layer = self.get_layer(name)
+            if returns_attention_scores(layer):
+                outputs[name] = _AttentionScores(layer)(layer.input)
         if not outputs:
             raise ValueError(
                 f"{type(self).__name__} has no attention layers; use "

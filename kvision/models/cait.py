@@ -231,7 +231,7 @@ class CaiT(base.VisionModel):
         names = []
         for i, rate in enumerate(rates):
             names.append(f"block_{i}")
-            x, _ = layers.TransformerBlock(
+            x = layers.TransformerBlock(
                 num_heads,
                 mlp_dim,
                 attention="talking_heads",
@@ -243,11 +243,11 @@ class CaiT(base.VisionModel):
                 layer_scale_init_value=layer_scale(i),
                 norm_epsilon=norm_epsilon,
                 name=names[-1],
-            )(x, return_attention_scores=True)
+            )(x)
         x = layers.ClassToken(initializer=token_init, name="class_token")(x)
         for i in range(class_depth):
             names.append(f"class_block_{i}")
-            x, _ = layers.ClassAttentionBlock(
+            x = layers.ClassAttentionBlock(
                 num_heads,
                 class_mlp_dim or mlp_dim,
                 head_dim=head_dim,
@@ -261,7 +261,7 @@ class CaiT(base.VisionModel):
                 layer_scale_init_value=layer_scale(i),
                 norm_epsilon=norm_epsilon,
                 name=names[-1],
-            )(x, return_attention_scores=True)
+            )(x)
         outputs = base.class_token_output(
             x,
             norm_epsilon,

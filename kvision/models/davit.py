@@ -25,9 +25,8 @@ def dual_attention_stage(
     Reference: DaViT (arXiv:2204.03645): a stage of depth ``d`` is ``d``
     dual blocks, each a :class:`~kvision.layers.DaViTSpatialBlock` followed
     by a :class:`~kvision.layers.DaViTChannelBlock` with the same number of
-    heads (spatial) and groups (channel). Each block is called with
-    ``return_attention_scores=True`` and named, so a model built from it
-    exposes every block's attention through
+    heads (spatial) and groups (channel). Each block is named, so a model
+    built from it exposes every block's attention through
     :meth:`~kvision.models.VisionModel.attention_model`.
 
     Args:
@@ -69,20 +68,20 @@ def dual_attention_stage(
     names = []
     for i in range(depth):
         names.append(f"stage_{stage}_block_{i}_spatial")
-        x, _ = layers.DaViTSpatialBlock(
+        x = layers.DaViTSpatialBlock(
             num_heads,
             window_size,
             drop_path_rate=rates[2 * i],
             name=names[-1],
             **shared,
-        )(x, return_attention_scores=True)
+        )(x)
         names.append(f"stage_{stage}_block_{i}_channel")
-        x, _ = layers.DaViTChannelBlock(
+        x = layers.DaViTChannelBlock(
             num_heads,
             drop_path_rate=rates[2 * i + 1],
             name=names[-1],
             **shared,
-        )(x, return_attention_scores=True)
+        )(x)
     return x, names
 
 

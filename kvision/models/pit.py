@@ -210,7 +210,7 @@ class PoolingVisionTransformer(base.VisionModel):
         ):
             for i in range(depth):
                 names.append(f"stage_{stage}_block_{i}")
-                x, _ = layers.TransformerBlock(
+                x = layers.TransformerBlock(
                     heads,
                     int(widths[stage] * mlp_ratio),
                     attention=attention,
@@ -220,7 +220,7 @@ class PoolingVisionTransformer(base.VisionModel):
                     drop_path_rate=rates[block],
                     norm_epsilon=norm_epsilon,
                     name=names[-1],
-                )(x, return_attention_scores=True)
+                )(x)
                 block += 1
             names.append(f"stage_{stage}")
             x = keras.layers.Identity(name=names[-1])(x)

@@ -211,10 +211,7 @@ class MetaFormer(base.VisionModel):
                     data_format="channels_last",
                     name=f"stage_{stage}_block_{i}",
                 )
-                if mixers[stage] == "attention":
-                    x, _ = block(x, return_attention_scores=True)
-                else:
-                    x = block(x)
+                x = block(x)
             names.append(f"stage_{stage}")
             x = keras.layers.Identity(name=names[-1])(x)
         if include_top:

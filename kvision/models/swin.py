@@ -178,7 +178,7 @@ class SwinTransformer(base.VisionModel):
             window, shift = stage_windows(grids[stage], window_size)
             for i in range(depth):
                 names.append(f"stage_{stage}_block_{i}")
-                x, _ = layers.SwinBlock(
+                x = layers.SwinBlock(
                     heads,
                     window,
                     shift_size=shift if i % 2 else 0,
@@ -190,7 +190,7 @@ class SwinTransformer(base.VisionModel):
                     drop_path_rate=rates[block],
                     norm_epsilon=norm_epsilon,
                     name=names[-1],
-                )(x, return_attention_scores=True)
+                )(x)
                 block += 1
             names.append(f"stage_{stage}")
             x = keras.layers.Identity(name=names[-1])(x)

@@ -163,7 +163,7 @@ class T2TViT(base.VisionModel):
         names = []
         for i, rate in enumerate(rates):
             names.append(f"block_{i}")
-            x, _ = layers.TransformerBlock(
+            x = layers.TransformerBlock(
                 num_heads,
                 mlp_dim,
                 attention=attention,
@@ -174,7 +174,7 @@ class T2TViT(base.VisionModel):
                 drop_path_rate=rate,
                 norm_epsilon=norm_epsilon,
                 name=names[-1],
-            )(x, return_attention_scores=True)
+            )(x)
         outputs = base.class_token_output(
             x,
             norm_epsilon,

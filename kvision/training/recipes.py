@@ -222,6 +222,28 @@ _KERAS_ERASING = (
     "random erasing"
 )
 
+# What the timm-based ImageNet recipes (ConvNeXt, DaViT, PoolFormer) share:
+# RandAugment m9, random erasing 0.25, smoothing 0.1, weight decay 0.05,
+# the learning rate linear in the batch; and kvision's departures from them.
+_TIMM_IMAGENET = dict(
+    lr_scaling="linear",
+    weight_decay=5e-2,
+    label_smoothing=0.1,
+    rand_augment_ops=2,
+    rand_augment_factor=0.9,
+    erasing=0.25,
+    image_size=224,
+    crop_padding=28,
+)
+_TIMM_IMAGENET_DEPARTURES = (
+    _RANDOM_CROP_SMALL,
+    "Keras' RandAugment (2 ops, factor 0.9) for timm's "
+    "rand-m9-mstd0.5-inc1; no colour jitter",
+    _KERAS_ERASING,
+    _STANDARDISED,
+    _BATCH_RAND_AUGMENT,
+)
+
 PAPER_RECIPES = {
     "vit": Recipe(
         name="sl_vit_cifar",
@@ -365,30 +387,74 @@ PAPER_RECIPES = {
         epochs=300,
         batch_size=4096,
         learning_rate=4e-3,
-        lr_scaling="linear",
         warmup_epochs=20,
         min_learning_rate=1e-6,
-        weight_decay=5e-2,
-        label_smoothing=0.1,
         drop_path_rate=0.1,
-        rand_augment_ops=2,
-        rand_augment_factor=0.9,
         mixup=0.8,
         cutmix=1.0,
-        erasing=0.25,
-        image_size=224,
-        crop_padding=28,
         departures=(
-            _RANDOM_CROP_SMALL,
             "no model EMA (the official commands evaluate an EMA of the "
             "weights)",
-            "Keras' RandAugment (2 ops, factor 0.9) for timm's "
-            "rand-m9-mstd0.5-inc1; no colour jitter",
-            _KERAS_ERASING,
-            _STANDARDISED,
-            _BATCH_RAND_AUGMENT,
+            *_TIMM_IMAGENET_DEPARTURES,
         ),
+        **_TIMM_IMAGENET,
     ),
+    "davit": Recipe(
+        name="davit_imagenet",
+        source=(
+            "DaViT (arXiv:2204.03645), the official train.py defaults and "
+            "README: AdamW 1e-3 at batch 1024 (8 x 128), 300 epochs, 5 "
+            "warm-up, cosine, weight decay 0.05, gradient clipping 1.0, "
+            "stochastic depth 0.1, RandAugment m9, MixUp 0.8, random "
+            "erasing 0.25, smoothing 0.1"
+        ),
+        epochs=300,
+        batch_size=1024,
+        learning_rate=1e-3,
+        warmup_epochs=5,
+        clipnorm=1.0,
+        drop_path_rate=0.1,
+        mixup=0.8,
+        departures=_TIMM_IMAGENET_DEPARTURES,
+        **_TIMM_IMAGENET,
+    ),
+    "poolformer": Recipe(
+        name="poolformer_imagenet",
+        source=(
+            "MetaFormer Is Actually What You Need for Vision "
+            "(arXiv:2111.11418), the official train.py and README: AdamW "
+            "1e-3 at batch 1024 (lr = batch / 1024 x 1e-3), 300 epochs, 5 "
+            "warm-up, cosine, weight decay 0.05, RandAugment m9, MixUp 0.8 "
+            "and CutMix 1.0, random erasing 0.25, smoothing 0.1, "
+            "stochastic depth S12 0.1 / S24 0.1 / S36 0.2 / M36 0.3 / "
+            "M48 0.4"
+        ),
+        epochs=300,
+        batch_size=1024,
+        learning_rate=1e-3,
+        warmup_epochs=5,
+        drop_path_rate=0.1,
+        mixup=0.8,
+        cutmix=1.0,
+        departures=_TIMM_IMAGENET_DEPARTURES,
+        **_TIMM_IMAGENET,
+    ),
+}
+
+# The models of the SL-ViT paper's Table 2 at 32 px: its one script
+# (main.py) trains every one of them with the same defaults, the "vit"
+# recipe. Their ImageNet sizes have recipes of their own papers, which
+# kvision does not carry.
+_SL_VIT_SCRIPT_MODELS = {
+    f"{prefix}{name}_32px"
+    for prefix in ("", "sl_")
+    for name in ("swin", "pit", "cait", "t2t")
+}
+# Stochastic depth of PoolFormer's official commands, per size.
+_POOLFORMER_DROP_PATH = {
+    "poolformer_s36": 0.2,
+    "poolformer_m36": 0.3,
+    "poolformer_m48": 0.4,
 }
 
 # Stochastic depth of the official ImageNet-1k commands (TRAINING.md);
@@ -408,11 +474,16 @@ def family(model_name):
         if model_name == "convmixer_256_8":
             return "convmixer"
         return "convmixer_imagenet"
+    if model_name in _SL_VIT_SCRIPT_MODELS:
+        return "vit"
     for prefix, key in (
         ("sl_vit", "vit"),
         ("vit", "vit"),
         ("mixer", "mixer"),
         ("convnext", "convnext"),
+        ("davit", "davit"),
+        ("poolformer", "poolformer"),
+        ("metaformer", "poolformer"),
     ):
         if model_name.startswith(prefix):
             return key
@@ -424,10 +495,12 @@ def family(model_name):
 
 def paper_recipe(model_name):
     """The official recipe of a registered model, with its per-size values
-    (ConvNeXt's stochastic depth, ConvMixer-768/32's 300 epochs)."""
+    (ConvNeXt's and PoolFormer's stochastic depth, ConvMixer-768/32's 300
+    epochs)."""
     recipe = PAPER_RECIPES[family(model_name)]
-    if model_name in _CONVNEXT_DROP_PATH:
-        recipe = recipe.replace(drop_path_rate=_CONVNEXT_DROP_PATH[model_name])
+    per_size = {**_CONVNEXT_DROP_PATH, **_POOLFORMER_DROP_PATH}
+    if model_name in per_size:
+        recipe = recipe.replace(drop_path_rate=per_size[model_name])
     if model_name in _CONVMIXER_EPOCHS:
         recipe = recipe.replace(epochs=_CONVMIXER_EPOCHS[model_name])
     return recipe

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from kvision import models
+from kvision import ops as kv_ops
 from kvision.models import create_model
 from kvision.models import list_models
+from tests.helpers import count_calls
 from tests.helpers import inference
 from tests.helpers import to_numpy
 
@@ -63,6 +65,27 @@ def test_attention_model_exposes_every_block_and_survives_saving(tmp_path):
         to_numpy(model.attention_model()(images())["block_0"]),
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("vit_32px", dict(depth=2, embed_dim=32, num_heads=2)),
+        ("sl_vit_32px", SMALL["sl_vit_32px"]),
+        ("sl_t2t_32px", SMALL["sl_t2t_32px"]),
+        ("pit_32px", dict(depths=(1, 1, 1), num_heads=(1, 2, 2))),
+    ],
+)
+def test_models_attend_through_the_fused_path(monkeypatch, name, overrides):
+    # Only the attention view materialises the weights: a model whose
+    # blocks returned their scores in its graph would compute them always.
+    model = create_model(name, **overrides)
+    calls = count_calls(monkeypatch, kv_ops, "attention_probabilities")
+    model(images(), training=False)
+    model.predict_on_batch(images())
+    assert calls == []
+    model.attention_model()(images())
+    assert calls
 
 
 def test_plain_vit_attention_keeps_the_diagonal():

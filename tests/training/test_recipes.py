@@ -116,6 +116,26 @@ def test_quick_recipes_and_batch_scaling():
         get_recipe("vit_32px", kind="slow")
 
 
+def test_every_small_model_has_its_papers_recipe():
+    from kvision.models import list_models
+
+    # The SL-ViT script trains all of its Table 2 models with one recipe.
+    for name in ("swin_32px", "sl_pit_32px", "cait_32px", "sl_t2t_32px"):
+        assert get_recipe(name) == get_recipe("vit_32px"), name
+    assert get_recipe("davit_32px").name == "davit_imagenet"
+    assert get_recipe("metaformer_32px").name == "poolformer_imagenet"
+    assert get_recipe("poolformer_s12").drop_path_rate == 0.1
+    assert get_recipe("poolformer_m48").drop_path_rate == 0.4
+    # Every 32-px model trains from the command line with a recipe; the
+    # ImageNet Swin, PiT and CaiT sizes have none (their papers' recipes
+    # are not carried), and say so.
+    for name in list_models():
+        if name.endswith("_32px"):
+            get_recipe(name)
+    with pytest.raises(ValueError, match="model_name='swin_tiny'"):
+        get_recipe("swin_tiny")
+
+
 def test_the_sl_vit_recipe_decays_every_weight_as_its_script():
     inputs = keras.Input((4, 6))
     x = layers.ClassToken(name="cls")(inputs)
