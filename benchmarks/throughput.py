@@ -27,7 +27,7 @@ first one compiles), then the median of timed repeats. On JAX, ConvMixer
 and ConvNeXt are also measured with the native depthwise convolution, the
 path before ``DepthwiseConv2D(implementation="auto")``.
 
-    python -m benchmarks.throughput                # everything, ~25 min
+    python -m benchmarks.throughput                # everything, ~35 min
     python -m benchmarks.throughput --backends jax --models mixer_32px
     python -m benchmarks.throughput --report-only  # tables and plot again
 

@@ -323,9 +323,9 @@ def _before_after_lines(table, baseline):
         "",
         "### Before and after",
         "",
-        f"Before: the run of {baseline['date']} "
-        f"(`{BASELINE_FILE}`, the numbers issue #19 was filed with); after: "
-        "this run. Each is one run on a shared 2-core machine, so single "
+        f"Before (`{BASELINE_FILE}`): "
+        f"{baseline.get('label', 'the run of ' + baseline['date'])}; "
+        "after: this run. Each is one run on a shared machine, so single "
         f"rows move by about {NOISE:.0%} between runs.",
         "",
         "| model | backend | train img/s | infer img/s | train % of peak "

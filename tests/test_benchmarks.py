@@ -255,7 +255,7 @@ def test_report_compares_with_a_baseline_run(tmp_path):
     )
     throughput_report.write(tmp_path)
     table = (tmp_path / "throughput.md").read_text()
-    assert "the run of 2026-11-28" in table
+    assert "Before (`throughput_baseline.json`): the run of 2026-11-28" in table
     # train 40 -> 60 img/s: 3 GFLOP per image, of a 100 GFLOP/s peak.
     assert (
         "| mixer_32px | torch | 40.0 → 60.0 | 100.0 → 100.0 "
