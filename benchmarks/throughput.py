@@ -211,12 +211,17 @@ def measure_kvision(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     shape, classes = model.input_shape[1:], model.output_shape[-1]
-    x, y = random_batch(batches["train"], shape, classes)
-    train = _phase(lambda: model.train_on_batch(x, y), timing, len(x))
+    x, y_train = random_batch(batches["train"], shape, classes)
+    train = _phase(lambda: model.train_on_batch(x, y_train), timing, len(x))
     x, _ = random_batch(batches["infer"], shape, classes)
     infer = _phase(lambda: model.predict_on_batch(x), timing, len(x))
     input_pipeline = measure_input_pipeline(
-        name, shape, classes, timing, batches["train"]
+        name,
+        shape,
+        classes,
+        timing,
+        batches["train"],
+        train_step=lambda images: model.train_on_batch(images, y_train),
     )
     if flops.has_formula(model):
         forward, flops_source = flops.forward_flops(model), "formula"
@@ -243,11 +248,16 @@ def measure_kvision(
 INPUT_DATASET = {"num_train": 50_000, "mirror_invariant": True}
 
 
-def measure_input_pipeline(name, shape, num_classes, timing, batch):
-    """Time to make one training batch the way ``fit_model`` does
+def measure_input_pipeline(
+    name, shape, num_classes, timing, batch, train_step=None
+):
+    """The input pipeline's cost the way ``fit_model`` pays it
     (:class:`kvision.training.fit.AugmentedBatches` with the model's paper
-    recipe, adapted to a CIFAR-10-sized dataset at this batch size), on
-    seeded uint8 images; and which augmentations that recipe applies."""
+    recipe, adapted to a CIFAR-10-sized dataset at this batch size, on
+    seeded uint8 images): the time to make one batch alone, and, given
+    ``train_step`` (a callable training on a batch of images), the time of a
+    training step fed by the prefetching pipeline, batches asked for in
+    Keras' order; and which augmentations that recipe applies."""
     from kvision import training
     from kvision.training.fit import AugmentedBatches
 
@@ -261,9 +271,23 @@ def measure_input_pipeline(name, shape, num_classes, timing, batch):
     count = 4 * batch
     images = rng.integers(0, 256, size=(count, *shape), dtype="uint8")
     labels = rng.integers(0, num_classes, size=count)
-    dataset = AugmentedBatches(images, labels, num_classes, recipe, seed=0)
-    calls = iter(range(10**9))
-    phase = _phase(lambda: dataset[next(calls) % len(dataset)], timing, batch)
+
+    def in_keras_order(prefetch):
+        dataset = AugmentedBatches(
+            images, labels, num_classes, recipe, seed=0, prefetch=prefetch
+        )
+        while True:
+            for index in range(len(dataset)):
+                yield dataset[index][0]
+            dataset.on_epoch_end()
+
+    alone = in_keras_order(prefetch=False)
+    phase = _phase(lambda: next(alone), timing, batch)
+    if train_step is not None:
+        fed = in_keras_order(prefetch=True)
+        phase["pipelined"] = _phase(
+            lambda: train_step(next(fed)), timing, batch
+        )
     phase["recipe"] = {
         "crop_padding": recipe.crop_padding,
         "flip": recipe.flip,

@@ -122,13 +122,19 @@ def summarize(result):
 
 
 def input_share(row):
-    """The fraction of a training step (making the batch, then the
-    optimizer step) spent making the batch, or ``None`` where the input
-    pipeline was not measured (the native models; runs before it was)."""
+    """The fraction of a training step the input pipeline adds: with the
+    prefetching pipeline measured, ``(fed - train) / fed`` where *fed* is a
+    step fed by it and *train* one on a ready batch; in runs before
+    prefetching, making the batch then stepping, in series. ``None`` where
+    the input pipeline was not measured (the native models; older runs)."""
     if "input" not in row:
         return None
+    train = row["train"]["median_seconds"]
+    if "pipelined" in row["input"]:
+        fed = row["input"]["pipelined"]["median_seconds"]
+        return max(fed - train, 0.0) / fed
     making = row["input"]["median_seconds"]
-    return making / (making + row["train"]["median_seconds"])
+    return making / (making + train)
 
 
 def _main_rows(table):

@@ -204,28 +204,35 @@ def fused_attention(query, key, value, scale, mask_diagonal=False):
     )
 
 
-def depthwise_conv_shifted(images, kernel, padding="same"):
-    """Stride-1 depthwise convolution as ``k * k`` shifted multiply-adds.
+def depthwise_conv_shifted(images, kernel, padding="same", strides=1):
+    """Depthwise convolution as ``k * k`` shifted multiply-adds.
 
-    Numerically the same as ``keras.ops.depthwise_conv`` with unit strides,
-    dilation and depth multiplier. XLA on CPU runs the grouped convolution
-    behind ``DepthwiseConv2D`` several times slower than TensorFlow or
-    PyTorch do; written as slices and elementwise products it fuses into a
-    few loops instead (see ``benchmarks/depthwise.py``). On JAX the
-    gradient is written by hand the same way: the input gradient as shifted
-    multiply-adds with the flipped kernel, the kernel gradient summed over
-    cache-sized batch blocks in a loop (ConvMixer-256/8 trained at 23, then
-    33-43 images/s; ``benchmarks/results/throughput.md``).
+    Numerically the same as ``keras.ops.depthwise_conv`` with unit dilation,
+    any strides and depth multiplier. XLA on CPU runs the grouped
+    convolution behind ``DepthwiseConv2D`` several times slower than
+    TensorFlow or PyTorch do; written as slices and elementwise products it
+    fuses into a few loops instead (see ``benchmarks/depthwise.py``). On JAX
+    the stride-1 gradient is written by hand the same way: the input
+    gradient as shifted multiply-adds with the flipped kernel, the kernel
+    gradient summed over cache-sized batch blocks in a loop (ConvMixer-256/8
+    trained at 23, then 33-43 images/s; ``benchmarks/results/throughput.md``).
+    Strided slices (PiT's pooling: stride 2, depth multiplier 2) keep the
+    automatic gradient: XLA's grouped convolution took 5.1-5.3 s for the
+    gradient of one of PiT-32px's poolings at batch 64, the shifted form
+    83-134 ms.
 
     Args:
         images: NHWC tensor ``(B, H, W, C)``.
-        kernel: ``(kh, kw, C, 1)``, the layout of ``DepthwiseConv2D.kernel``.
-        padding: ``"same"`` (zero padding, the extra row/column after the
-            image for even kernels, like Keras) or ``"valid"``.
+        kernel: ``(kh, kw, C, M)``, the layout of ``DepthwiseConv2D.kernel``
+            (``M``: the depth multiplier; output channel ``c * M + m`` is
+            input channel ``c`` through ``kernel[..., c, m]``, as in Keras).
+        padding: ``"same"`` (zero padding as Keras pads: the extra row or
+            column after the image) or ``"valid"``.
+        strides: int or pair.
 
     Returns:
-        ``(B, H, W, C)`` for ``"same"``, ``(B, H - kh + 1, W - kw + 1, C)``
-        for ``"valid"``.
+        ``(B, H', W', C * M)``: ``H' = ceil(H / s)`` for ``"same"``,
+        ``(H - kh) // s + 1`` for ``"valid"``.
 
     Example:
 
@@ -237,33 +244,44 @@ def depthwise_conv_shifted(images, kernel, padding="same"):
     """
     images = ops.convert_to_tensor(images)
     kernel = ops.convert_to_tensor(kernel, dtype=images.dtype)
-    kernel_h, kernel_w = kernel.shape[0], kernel.shape[1]
+    kernel_h, kernel_w, channels, multiplier = kernel.shape
+    stride_h, stride_w = (
+        (strides, strides) if isinstance(strides, int) else strides
+    )
     if padding == "same":
-        before_h, before_w = (kernel_h - 1) // 2, (kernel_w - 1) // 2
-        images = ops.pad(
-            images,
-            [
-                [0, 0],
-                [before_h, kernel_h - 1 - before_h],
-                [before_w, kernel_w - 1 - before_w],
-                [0, 0],
-            ],
-        )
-    kernel = kernel[:, :, :, 0]
+        pads = [[0, 0]]
+        for size, k, s in (
+            (images.shape[1], kernel_h, stride_h),
+            (images.shape[2], kernel_w, stride_w),
+        ):
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            pads.append([total // 2, total - total // 2])
+        images = ops.pad(images, pads + [[0, 0]])
+    if multiplier > 1:
+        images = ops.repeat(images, multiplier, axis=-1)
+    kernel = ops.reshape(kernel, (kernel_h, kernel_w, channels * multiplier))
+    if (stride_h, stride_w) != (1, 1):
+        return _valid_shifted(images, kernel, (stride_h, stride_w))
     if keras.backend.backend() == "jax":
         return _valid_shifted_with_blocked_gradient(images, kernel)
     return _valid_shifted(images, kernel)
 
 
-def _valid_shifted(images, kernel):
+def _valid_shifted(images, kernel, strides=(1, 1)):
     """Valid depthwise correlation of NHWC ``images`` with ``(kh, kw, C)``."""
     kernel_h, kernel_w = kernel.shape[0], kernel.shape[1]
-    out_h = images.shape[1] - kernel_h + 1
-    out_w = images.shape[2] - kernel_w + 1
+    stride_h, stride_w = strides
+    out_h = (images.shape[1] - kernel_h) // stride_h + 1
+    out_w = (images.shape[2] - kernel_w) // stride_w + 1
+    # The last row and column each kernel tap reads, plus one.
+    span_h, span_w = (out_h - 1) * stride_h + 1, (out_w - 1) * stride_w + 1
     outputs = None
     for i in range(kernel_h):
         for j in range(kernel_w):
-            term = images[:, i : i + out_h, j : j + out_w, :] * kernel[i, j]
+            window = images[
+                :, i : i + span_h : stride_h, j : j + span_w : stride_w, :
+            ]
+            term = window * kernel[i, j]
             outputs = term if outputs is None else outputs + term
     return outputs
 

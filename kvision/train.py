@@ -5,10 +5,12 @@
 
 By default the paper's recipe is applied to the dataset
 (:func:`kvision.training.adapt_recipe`: batch size, learning rate, warm-up,
-crop and flips adapted, each by a stated rule) and printed, the paper's
-values beside the applied ones; ``--no-adapt`` trains with the recipe as
-published and ``--recipe quick`` with a short one without heavy
-augmentation.
+crop and flips adapted, and RandAugment, erasing and MixUp/CutMix off in a
+run that shows the model fewer than a million images, each by a stated
+rule) and printed, the paper's values beside the applied ones;
+``--paper-augmentation`` keeps the paper's augmentation in a short run,
+``--no-adapt`` trains with the recipe as published and ``--recipe quick``
+with a short one without heavy augmentation.
 
 Writes ``metrics.json`` (with ``test_accuracy``), ``history.json``,
 ``training_curves.png``, ``maps.png`` and the trained ``model.keras`` into
@@ -42,6 +44,12 @@ def parse_args(argv):
         "--no-adapt",
         action="store_true",
         help="train with the recipe as published, not adapted to the data",
+    )
+    parser.add_argument(
+        "--paper-augmentation",
+        action="store_true",
+        help="keep the paper's RandAugment, erasing and MixUp/CutMix in a "
+        "short adapted run",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-size", type=int, default=32)
@@ -79,6 +87,7 @@ def main(argv=None):
         out=args.out,
         recipe=args.recipe,
         adapt=not args.no_adapt,
+        paper_augmentation=args.paper_augmentation,
         report=print,
         seed=args.seed,
         image_size=args.image_size,

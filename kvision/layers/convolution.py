@@ -28,8 +28,8 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
     - ``"native"``: the Keras convolution.
     - ``"shifted"``: :func:`kvision.ops.depthwise_conv_shifted`, ``k * k``
-      shifted multiply-adds; needs unit strides, dilation and depth
-      multiplier and channels-last images.
+      shifted multiply-adds (strided slices for strides above 1); needs
+      unit dilation and channels-last images.
     - ``"auto"`` (default): shifted where it was measured to win, native
       elsewhere. XLA's CPU grouped convolution is JAX's slow path, and the
       shifted form fuses into a few loops once compiled, so ``"auto"``
@@ -41,8 +41,9 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
       everything else stays native (``benchmarks/depthwise.py``;
       :data:`SHIFTED_MEASURED_FASTER` lists where it wins).
 
-    Used by :class:`kvision.layers.ConvMixerBlock` and
-    :class:`kvision.layers.ConvNeXtBlock`.
+    Used by :class:`kvision.layers.ConvMixerBlock`,
+    :class:`kvision.layers.ConvNeXtBlock` and
+    :class:`kvision.layers.PiTPooling` (stride 2, depth multiplier 2).
 
     Args:
         kernel_size: int or pair, the window size.
@@ -66,19 +67,16 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         )
         if implementation == "shifted" and not self._shifted_applies():
             raise ValueError(
-                "implementation='shifted' needs strides=1, dilation_rate=1, "
-                "depth_multiplier=1 and channels_last data. Received: "
+                "implementation='shifted' needs dilation_rate=1 and "
+                "channels_last data. Received: "
                 f"implementation={implementation!r}, "
-                f"strides={self.strides}, dilation_rate={self.dilation_rate},"
-                f" depth_multiplier={self.depth_multiplier}, "
+                f"dilation_rate={self.dilation_rate}, "
                 f"data_format={self.data_format!r}"
             )
 
     def _shifted_applies(self):
         return (
-            tuple(self.strides) == (1, 1)
-            and tuple(self.dilation_rate) == (1, 1)
-            and self.depth_multiplier == 1
+            tuple(self.dilation_rate) == (1, 1)
             and self.data_format == "channels_last"
         )
 
@@ -97,7 +95,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         if not self.uses_shifted:
             return super().call(inputs)
         outputs = kv_ops.depthwise_conv_shifted(
-            inputs, self.kernel, padding=self.padding
+            inputs, self.kernel, padding=self.padding, strides=self.strides
         )
         if self.use_bias:
             outputs = outputs + self.bias

@@ -3,6 +3,7 @@ schedules, and :func:`fit_model`, which trains a model with one."""
 
 from kvision.training.fit import FitResult
 from kvision.training.fit import fit_model
+from kvision.training.recipes import MIN_IMAGES_SEEN
 from kvision.training.recipes import MIN_STEPS_PER_EPOCH
 from kvision.training.recipes import PAPER_RECIPES
 from kvision.training.recipes import Recipe
@@ -18,6 +19,7 @@ from kvision.training.schedules import warmup_cosine
 
 __all__ = [
     "FitResult",
+    "MIN_IMAGES_SEEN",
     "MIN_STEPS_PER_EPOCH",
     "PAPER_RECIPES",
     "PiecewiseLinear",

@@ -1,5 +1,6 @@
 """Train a registered model on a small dataset with its paper's recipe."""
 
+import concurrent.futures
 import dataclasses
 import inspect
 import json
@@ -25,12 +26,32 @@ class AugmentedBatches(keras.utils.PyDataset):
     :mod:`kvision.data.mixing`). Images come out scaled to [0, 1] with
     one-hot (possibly mixed) labels.
 
+    With ``prefetch``, one background thread makes batch ``i + 1`` while the
+    caller trains on batch ``i`` (and batch 0 of the next epoch after the
+    reshuffle). Every random draw still happens one batch at a time, in the
+    order the batches are asked for: asked for in order (as Keras' JAX and
+    PyTorch trainers do), the batches are the ones made without it, and the
+    same seed gives the same batches either way. (TensorFlow's trainer first
+    asks for two batches to learn their shapes, so its batches differ from
+    the unprefetched ones, reproducibly.)
+
+    Args:
+        x: uint8 or float images ``(N, H, W, C)`` in [0, 255].
+        y: int labels ``(N,)``.
+        num_classes: int.
+        recipe: a :class:`kvision.training.Recipe` (batch size,
+            augmentation, mixing).
+        seed: int, the order of the batches and the augmentation.
+        prefetch: bool, make the next batch in a background thread.
+
     Attributes:
         mixed: the method (``"mixup"``/``"cutmix"``) or ``None`` for every
             batch made so far, in order.
+        wait_seconds: time the caller spent blocked in ``__getitem__``
+            (making a batch, or waiting for the prefetched one).
     """
 
-    def __init__(self, x, y, num_classes, recipe, seed):
+    def __init__(self, x, y, num_classes, recipe, seed, prefetch=True):
         super().__init__()
         self.x, self.y = x, y
         self.num_classes = num_classes
@@ -49,11 +70,40 @@ class AugmentedBatches(keras.utils.PyDataset):
             seed=seed,
         )
         self.mixed = []
+        self.wait_seconds = 0.0
+        self._worker = (
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="kvision-batches"
+            )
+            if prefetch
+            else None
+        )
+        self._pending = None  # (index, future) of the batch being made
 
     def __len__(self):
         return -(-len(self.x) // self.recipe.batch_size)
 
     def __getitem__(self, index):
+        start = time.perf_counter()
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == index:
+            batch = pending[1].result()
+        else:
+            if pending is not None:
+                # Asked out of order: the batch in flight has drawn its
+                # random numbers; let it finish before drawing more.
+                pending[1].result()
+            batch = self._make(index)
+        if index + 1 < len(self):
+            self._prefetch(index + 1)
+        self.wait_seconds += time.perf_counter() - start
+        return batch
+
+    def _prefetch(self, index):
+        if self._worker is not None:
+            self._pending = (index, self._worker.submit(self._make, index))
+
+    def _make(self, index):
         size = self.recipe.batch_size
         chosen = self.order[index * size : (index + 1) * size]
         images = self.augment(self.x[chosen].astype("float32"), training=True)
@@ -81,7 +131,11 @@ class AugmentedBatches(keras.utils.PyDataset):
         return images / 255.0, labels
 
     def on_epoch_end(self):
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending[1].result()
         self.order = self.rng.permutation(len(self.x))
+        self._prefetch(0)
 
 
 @dataclasses.dataclass
@@ -229,6 +283,7 @@ def train(
     num_test=None,
     verbose="auto",
     adapt=True,
+    paper_augmentation=False,
     report=None,
     **model_overrides,
 ):
@@ -254,8 +309,14 @@ def train(
         verbose: passed to ``fit``.
         adapt: bool; ``True`` (default) applies the paper's recipe to the
             dataset with :func:`kvision.training.adapt_recipe` (batch size,
-            learning rate, warm-up, crop and flips), ``False`` trains with
+            learning rate, warm-up, crop, flips and a short run's
+            augmentation), ``False`` trains with
             the recipe as published.
+        paper_augmentation: bool; ``True`` keeps the paper's RandAugment,
+            erasing and MixUp/CutMix in an adapted run however short
+            (``adapt_recipe``'s ``min_images_seen=0``); by default a run
+            that shows the model fewer than a million training images
+            trains without them.
         report: ``None`` or a callable (``print``, say) that receives the
             recipe's description (:meth:`kvision.training.Recipe.describe`)
             before training.
@@ -283,6 +344,9 @@ def train(
             mirror_invariant=data.mirror_invariant(dataset),
             batch_size=batch_size,
             epochs=epochs,
+            min_images_seen=(
+                0 if paper_augmentation else recipes.MIN_IMAGES_SEEN
+            ),
         )
     else:
         chosen = recipes.get_recipe(

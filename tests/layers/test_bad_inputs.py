@@ -61,8 +61,8 @@ CONSTRUCTION = [
         "implementation='fft'",
     ),
     (
-        lambda: L.DepthwiseConv2D(3, strides=2, implementation="shifted"),
-        "strides=(2, 2)",
+        lambda: L.DepthwiseConv2D(3, dilation_rate=2, implementation="shifted"),
+        "dilation_rate=(2, 2)",
     ),
     # MetaFormer
     (lambda: L.PoolingMixer(4), "pool_size=4"),

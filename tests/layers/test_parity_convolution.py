@@ -52,6 +52,50 @@ def test_shifted_valid_padding_equals_native(kernel_size):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize(
+    "kernel_size,strides,multiplier",
+    [(3, 2, 2), (3, 2, 1), ((2, 3), (2, 3), 1), (1, 1, 3), (4, 3, 2)],
+)
+def test_strided_and_multiplied_shifted_path_equals_native(
+    kernel_size, strides, multiplier, padding
+):
+    # PiT's pooling is the first case: kernel 3, stride 2, multiplier 2.
+    x = random_array((3, 9, 8, 4))
+    target_seed = 7
+
+    def outputs_and_trained_weights(conv):
+        model_input = keras.Input(x.shape[1:])
+        layer = DepthwiseConv2D(
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            depth_multiplier=multiplier,
+            implementation=conv,
+        )
+        model = keras.Model(model_input, layer(model_input))
+        kernel_shape = tuple(layer.kernel.shape)
+        layer.set_weights(
+            [
+                random_array(kernel_shape, seed=2),
+                random_array((4 * multiplier,)),
+            ]
+        )
+        outputs = to_numpy(model(x))
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        target = random_array(outputs.shape, seed=target_seed)
+        model.train_on_batch(x, target)
+        return outputs, layer.get_weights()
+
+    (shifted, shifted_weights) = outputs_and_trained_weights("shifted")
+    (native, native_weights) = outputs_and_trained_weights("native")
+    assert shifted.shape == native.shape
+    assert shifted.shape[-1] == 4 * multiplier
+    np.testing.assert_allclose(shifted, native, rtol=RTOL, atol=ATOL)
+    for got, want in zip(shifted_weights, native_weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
 def test_gradients_of_both_paths_agree():
     x = random_array((2, 6, 6, 3))
     kernel = random_array((5, 5, 3, 1), seed=2)
@@ -173,10 +217,10 @@ def test_auto_takes_the_shifted_path_when_jax_compiles(monkeypatch):
     assert calls
     np.testing.assert_allclose(to_numpy(compiled), eager, rtol=RTOL, atol=ATOL)
 
-    strided = DepthwiseConv2D(3, strides=2)
-    strided(x)
+    dilated = DepthwiseConv2D(3, dilation_rate=2)
+    dilated(x)
     del calls[:]
-    jax.jit(lambda images: strided(images))(x)
+    jax.jit(lambda images: dilated(images))(x)
     assert not calls
 
 

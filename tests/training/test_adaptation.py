@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from kvision.training import MIN_IMAGES_SEEN
 from kvision.training import MIN_STEPS_PER_EPOCH
 from kvision.training import PAPER_RECIPES
 from kvision.training import adapt_recipe
@@ -32,7 +33,8 @@ def test_batch_is_bounded_by_steps_per_epoch():
 @pytest.mark.parametrize(
     "model, paper_lr, rule, applied",
     [
-        ("convnext_32px", 4e-3, "linear", 4e-3 * 64 / 4096),
+        ("convnext_32px", 4e-3, "sqrt", 4e-3 * (64 / 4096) ** 0.5),
+        ("davit_32px", 1e-3, "sqrt", 1e-3 * (64 / 1024) ** 0.5),
         ("convmixer_256_8", 0.05, "linear", 0.05 * 64 / 512),
         ("sl_vit_32px", 1e-3, "none", 1e-3),
         ("vit_32px", 1e-3, "none", 1e-3),
@@ -46,10 +48,10 @@ def test_learning_rate_follows_each_papers_rule(model, paper_lr, rule, applied):
     assert "learning_rate" in dict(recipe.adaptations)
 
 
-def test_sqrt_rule():
-    recipe = get_recipe("convnext_32px").replace(lr_scaling="sqrt")
+def test_linear_rule():
+    recipe = get_recipe("convnext_32px").replace(lr_scaling="linear")
     assert adapt_recipe(recipe, DIGITS, 32).learning_rate == pytest.approx(
-        4e-3 * (64 / 4096) ** 0.5
+        4e-3 * 64 / 4096
     )
 
 
@@ -72,12 +74,47 @@ def test_crop_and_flips_fit_the_images():
     assert not digits.flip and "flip" in dict(digits.adaptations)
 
 
+HEAVY = ("rand_augment_ops", "erasing", "mixup", "cutmix")
+
+
+def test_short_runs_train_without_heavy_augmentation():
+    # 30 epochs of digits show the model 43,110 images.
+    short = adapt_recipe(get_recipe("vit_32px"), DIGITS, 32, epochs=30)
+    rules = dict(short.adaptations)
+    for field in HEAVY:
+        assert getattr(short, field) == 0
+        assert getattr(short.paper, field) > 0
+        assert rules[field].startswith("off: a short run, 43,110 images")
+    # What is not heavy stays: the crop, stochastic depth, smoothing.
+    assert (short.crop_padding, short.drop_path_rate) == (4, 0.1)
+    assert short.label_smoothing == 0.1
+    # The papers' own runs keep theirs: ConvMixer's 25 CIFAR epochs
+    # (1.25 million images) is the shortest.
+    convmixer = adapt_recipe(get_recipe("convmixer_256_8"), 50_000, 32)
+    assert (convmixer.rand_augment_ops, convmixer.rand_augment_factor) == (
+        2,
+        0.4,
+    )
+    assert not set(HEAVY) & set(dict(convmixer.adaptations))
+    sl_vit = adapt_recipe(get_recipe("sl_vit_32px"), 50_000, 32)
+    assert (sl_vit.mixup, sl_vit.cutmix, sl_vit.erasing) == (1.0, 1.0, 0.25)
+    # The threshold itself, and switching the rule off.
+    at = adapt_recipe(get_recipe("vit_32px"), 10_000, 32, epochs=100)
+    assert 100 * 10_000 == MIN_IMAGES_SEEN and at.mixup == 1.0
+    below = adapt_recipe(get_recipe("vit_32px"), 10_000, 32, epochs=99)
+    assert below.mixup == 0.0
+    kept = adapt_recipe(get_recipe("vit_32px"), DIGITS, 32, min_images_seen=0)
+    assert all(getattr(kept, f) == getattr(kept.paper, f) for f in HEAVY)
+    with pytest.raises(ValueError, match="min_images_seen=-1"):
+        adapt_recipe(get_recipe("vit_32px"), DIGITS, 32, min_images_seen=-1)
+
+
 def test_asked_batch_size_still_scales_the_learning_rate():
     recipe = adapt_recipe(
         get_recipe("convnext_32px"), DIGITS, 32, batch_size=32
     )
     assert recipe.batch_size == 32
-    assert recipe.learning_rate == pytest.approx(4e-3 * 32 / 4096)
+    assert recipe.learning_rate == pytest.approx(4e-3 * (32 / 4096) ** 0.5)
 
 
 def test_re_adapting_starts_from_the_paper():
@@ -85,7 +122,7 @@ def test_re_adapting_starts_from_the_paper():
     twice = adapt_recipe(once, 50_000, 32)
     assert twice.paper == get_recipe("convnext_32px")
     assert twice.batch_size == 2048
-    assert twice.learning_rate == pytest.approx(4e-3 * 2048 / 4096)
+    assert twice.learning_rate == pytest.approx(4e-3 * (2048 / 4096) ** 0.5)
 
 
 def test_description_shows_paper_and_applied_values_side_by_side():

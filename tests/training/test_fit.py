@@ -80,12 +80,14 @@ def test_fit_model_validates_as_asked_and_evaluates_at_the_end():
 
 
 def test_adapted_paper_recipe_with_mixing_trains_a_convnet(tmp_path):
-    # ConvNeXt's recipe mixes every batch (MixUp 0.8 / CutMix 1.0); the
-    # mixing itself is checked in tests/data/test_mixing.py.
+    # ConvNeXt's recipe mixes every batch (MixUp 0.8 / CutMix 1.0), kept in
+    # this one-epoch run on request; the mixing itself is checked in
+    # tests/data/test_mixing.py.
     metrics = train(
         "convnext_32px",
         dataset="digits",
         epochs=1,
+        paper_augmentation=True,
         num_train=48,
         num_test=16,
         out=tmp_path,
@@ -101,9 +103,10 @@ def test_adapted_paper_recipe_with_mixing_trains_a_convnet(tmp_path):
     assert metrics["recipe"] == "convnext_imagenet_adapted"
     values = metrics["recipe_values"]
     assert values["mixup"] == 0.8 and values["mix_prob"] == 1.0
+    assert values["rand_augment_ops"] == 2 and values["erasing"] == 0.25
     # 48 images: the smallest batch, 16; digits are not mirrored.
     assert metrics["batch_size"] == 16 and not values["flip"]
-    assert metrics["learning_rate"] == pytest.approx(4e-3 * 16 / 4096)
+    assert metrics["learning_rate"] == pytest.approx(4e-3 * (16 / 4096) ** 0.5)
     assert "batch_size" in metrics["adaptations"]
     assert (tmp_path / "maps.png").exists()
 
@@ -152,6 +155,23 @@ def test_cli_trains_and_writes_metrics(tmp_path):
     assert metrics["recipe"] == "mixer_small_data_adapted"
     assert "Recipe 'mixer_small_data_adapted'" in result.stdout
     assert re.search(r"batch_size\s+128\s+16\s", result.stdout)
+    # One epoch of 64 images is a short run: no MixUp, said why.
+    assert metrics["recipe_values"]["mixup"] == 0.0
+    assert re.search(r"mixup\s+0.5\s+0\s+off: a short run", result.stdout)
+
+
+def test_cli_can_keep_the_papers_augmentation(monkeypatch, tmp_path):
+    from kvision import train as cli
+    from kvision.training import fit
+
+    asked = []
+    monkeypatch.setattr(
+        fit, "train", lambda *args, **kwargs: asked.append(kwargs) or {}
+    )
+    common = ["vit_32px", "--out", str(tmp_path)]
+    cli.main(common)
+    cli.main([*common, "--paper-augmentation"])
+    assert [kwargs["paper_augmentation"] for kwargs in asked] == [False, True]
 
 
 @pytest.mark.backend("jax")

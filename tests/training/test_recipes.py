@@ -106,7 +106,7 @@ def test_quick_recipes_and_batch_scaling():
     paper = get_recipe("convnext_32px")
     assert paper.batch_size == 4096 and paper.learning_rate == 4e-3
     scaled = get_recipe("convnext_32px", batch_size=128)
-    assert scaled.learning_rate == pytest.approx(4e-3 * 128 / 4096)
+    assert scaled.learning_rate == pytest.approx(4e-3 * (128 / 4096) ** 0.5)
     quick = get_recipe("sl_vit_32px", kind="quick", epochs=3)
     assert quick.epochs == 3 and quick.mixup == 0 and quick.warmup_epochs <= 1
     assert get_recipe("convmixer_256_8").schedule == "one_cycle"
