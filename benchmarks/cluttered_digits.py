@@ -1,8 +1,8 @@
 """Is the cluttered-digits dataset learnable, and not by a linear model?
 
 The numbers behind :func:`kvision.data.make_cluttered_digits`' docstring: a
-small CNN (three 3x3 convolution blocks, 24,570 parameters, plain Adam)
-trained for a few CPU minutes, over several seeds, against logistic
+small CNN (six 3x3 convolutions in three stages, 289,642 parameters, plain
+Adam) trained for a few CPU minutes, over several seeds, against logistic
 regression on the raw pixels and chance, on the same 32 px images (10,000
 training images drawn from the training handwriting, 2,000 test images from
 the held-out handwriting)::
@@ -29,19 +29,28 @@ EPOCHS = 8
 SEEDS = (0, 1, 2)
 
 
-def small_cnn(num_classes=10, widths=(16, 32, 64)):
-    """Conv 3x3 -> BatchNorm -> ReLU -> 2x2 max-pool per width, then global
-    average pooling and a linear classifier (24,570 parameters)."""
+def small_cnn(num_classes=10, widths=(32, 64, 128), convs_per_stage=2):
+    """A VGG-style CNN: per width, ``convs_per_stage`` times (conv 3x3 ->
+    BatchNorm -> ReLU), then a 2x2 max-pool; global average pooling and a
+    linear classifier (289,642 parameters).
+
+    BatchNorm's moving statistics follow the batches with momentum 0.9
+    (Keras' default 0.99 lagged the weights: measured, a one-conv-per-stage
+    version evaluated near chance for its first epochs). The smaller
+    network measured first (one conv per stage, widths 16/32/64, 24,570
+    parameters) reached a median of 0.475 after 8 epochs.
+    """
     import keras
 
     layers = [keras.Input((32, 32, 3))]
     for width in widths:
-        layers += [
-            keras.layers.Conv2D(width, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.MaxPooling2D(),
-        ]
+        for _ in range(convs_per_stage):
+            layers += [
+                keras.layers.Conv2D(width, 3, padding="same", use_bias=False),
+                keras.layers.BatchNormalization(momentum=0.9),
+                keras.layers.ReLU(),
+            ]
+        layers.append(keras.layers.MaxPooling2D())
     layers += [
         keras.layers.GlobalAveragePooling2D(),
         keras.layers.Dense(num_classes),

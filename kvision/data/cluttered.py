@@ -129,11 +129,10 @@ def make_cluttered_digits(
 
     Measured (``benchmarks/cluttered_digits.py``, PyTorch, 32 px, 10,000
     training and 2,000 test images, seed 0): logistic regression on the
-    pixels scores 0.111, chance 0.108; a small CNN (three 3x3
-    convolution blocks, 24,570 parameters, Adam 1e-3) reaches 0.41-0.50
-    (median 0.475, three seeds) after 8 epochs and is still rising. The
-    task is learnable and no linear one, but not yet the "0.9 within a few
-    CPU minutes" it is meant to be.
+    pixels scores 0.111, chance 0.108; a small VGG-style CNN (six 3x3
+    convolutions, 289,642 parameters, Adam 1e-3, batch 64) reaches 0.921 /
+    0.939 / 0.951 (three seeds) after 8 epochs, about 3 minutes of
+    training on a 2-core CPU, and passes 0.9 after 4 to 6 epochs.
 
     Args:
         count: int, number of images.
