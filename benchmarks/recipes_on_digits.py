@@ -22,6 +22,7 @@ It writes ``recipes_digits_<backend>.json`` and rebuilds
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import pathlib
@@ -74,9 +75,20 @@ def current_recipe(model, epochs):
     from kvision.training import get_recipe
 
     recipe = adapt_recipe(
-        get_recipe(model), 1437, 32, mirror_invariant=False, epochs=epochs
+        get_recipe(model),
+        _digits_training_images(),
+        32,
+        mirror_invariant=False,
+        epochs=epochs,
     )
     return json.loads(json.dumps(recipe.applied()))
+
+
+@functools.cache
+def _digits_training_images():
+    from kvision import data
+
+    return len(data.load_dataset("digits", image_size=32)[0][1])
 
 
 def is_current(run):
@@ -137,13 +149,13 @@ def run(models, seeds, out):
     )
     record["linear_probe"] = linear_probe()
     out.mkdir(parents=True, exist_ok=True)
+    done = {
+        (r["model"], r["seed"], r["epochs"])
+        for r in record["runs"]
+        if is_current(r)
+    }
     for model in models:
         for seed in seeds:
-            done = {
-                (r["model"], r["seed"], r["epochs"])
-                for r in record["runs"]
-                if is_current(r)
-            }
             if (model, seed, EPOCHS[model]) in done:
                 continue
             row = train_run(model, EPOCHS[model], seed)

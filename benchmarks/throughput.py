@@ -256,7 +256,8 @@ def measure_input_pipeline(
     recipe, adapted to a CIFAR-10-sized dataset at this batch size, on
     seeded uint8 images): the time to make one batch alone, and, given
     ``train_step`` (a callable training on a batch of images), the time of a
-    training step fed by the prefetching pipeline, batches asked for in
+    training step fed by the pipeline as ``fit_model`` makes it
+    (prefetching on a GPU or TPU, serial on a CPU), batches asked for in
     Keras' order; and which augmentations that recipe applies."""
     from kvision import training
     from kvision.training.fit import AugmentedBatches
@@ -272,22 +273,26 @@ def measure_input_pipeline(
     images = rng.integers(0, 256, size=(count, *shape), dtype="uint8")
     labels = rng.integers(0, num_classes, size=count)
 
-    def in_keras_order(prefetch):
-        dataset = AugmentedBatches(
+    def batches(prefetch):
+        return AugmentedBatches(
             images, labels, num_classes, recipe, seed=0, prefetch=prefetch
         )
+
+    def in_keras_order(dataset):
         while True:
             for index in range(len(dataset)):
                 yield dataset[index][0]
             dataset.on_epoch_end()
 
-    alone = in_keras_order(prefetch=False)
+    alone = in_keras_order(batches(prefetch=False))
     phase = _phase(lambda: next(alone), timing, batch)
     if train_step is not None:
-        fed = in_keras_order(prefetch=True)
+        pipeline = batches(prefetch="auto")  # as fit_model makes it
+        fed = in_keras_order(pipeline)
         phase["pipelined"] = _phase(
             lambda: train_step(next(fed)), timing, batch
         )
+        phase["pipelined"]["prefetch"] = pipeline.prefetch
     phase["recipe"] = {
         "crop_padding": recipe.crop_padding,
         "flip": recipe.flip,

@@ -61,6 +61,23 @@ def matmul_peak(rows):
     return best["gflops_per_second"], source
 
 
+def _prefetch_note(rows):
+    """How the fed steps got their batches; rows measured before the flag
+    was recorded prefetched (the thread was always on then)."""
+    flags = {
+        r["input"]["pipelined"].get("prefetch", True)
+        for r in rows
+        if "pipelined" in r.get("input", {})
+    }
+    if not flags:
+        return ""
+    if flags == {True}:
+        return "; the fed steps' batches were prefetched in a background thread"
+    if flags == {False}:
+        return "; the fed steps' batches were made between steps (serial)"
+    return "; some fed steps prefetched their batches, some made them serially"
+
+
 def _devices(result):
     """Every device the run's rows name (runs before devices were recorded:
     the CPU)."""
@@ -122,10 +139,10 @@ def summarize(result):
 
 
 def input_share(row):
-    """The fraction of a training step the input pipeline adds: with the
-    prefetching pipeline measured, ``(fed - train) / fed`` where *fed* is a
-    step fed by it and *train* one on a ready batch; in runs before
-    prefetching, making the batch then stepping, in series. ``None`` where
+    """The fraction of a training step the input pipeline adds: with a fed
+    step measured, ``(fed - train) / fed`` where *fed* is a step fed by
+    ``fit_model``'s pipeline and *train* one on a ready batch; in runs
+    before that, making the batch then stepping, in series. ``None`` where
     the input pipeline was not measured (the native models; older runs)."""
     if "input" not in row:
         return None
@@ -264,7 +281,8 @@ def markdown(result, baseline=None):
         f"eager native PyTorch. *Input share* is the part of a training "
         "step spent making its batch (kvision's `AugmentedBatches` with the "
         "model's paper recipe adapted to CIFAR-10, as `fit_model` trains), "
-        f"against the target of {INPUT_SHARE_TARGET:.0%}.",
+        f"against the target of {INPUT_SHARE_TARGET:.0%}"
+        f"{_prefetch_note(result['rows'])}.",
         "",
         "| model | backend | params | GFLOPs/img | train img/s | infer img/s "
         "| train GFLOP/s | train % of peak | infer % of peak | vs native "

@@ -31,8 +31,10 @@ import kvision
 
 BACKENDS = ("jax", "tensorflow", "torch")
 SIZES = ("auto", "full", "cpu", "smoke")
-# Datasets small enough that a CPU can take the tutorials' runs on them.
-OFFLINE_DATASETS = ("digits", "shapes")
+# Datasets small enough that a CPU can take the tutorials' runs on them:
+# kvision.data.datasets.OFFLINE, spelled out because importing kvision.data
+# imports Keras, which must wait for the backend (a test keeps them equal).
+OFFLINE_DATASETS = ("digits", "shapes", "cluttered_digits")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -179,8 +181,8 @@ class Run:
     Attributes:
         backend: the Keras backend in effect.
         dataset: the dataset name.
-        size: ``"full"`` (the papers' models and recipes), ``"cpu"``
-            (narrower models, fewer images and the quick recipe) or
+        size: ``"full"`` (the papers' models and data), ``"cpu"``
+            (narrower models and fewer images) or
             ``"smoke"`` (a toy run that only checks the notebook works).
         device: what the device is, e.g. ``"GPU (Tesla T4)"``.
         accelerator: whether that is a GPU or TPU.

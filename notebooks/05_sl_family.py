@@ -81,24 +81,31 @@ if "google.colab" in sys.modules:
 # %% [markdown]
 # ## Parameters
 #
-# On Colab these lines are a form. `SIZE="auto"` runs the paper's models
-# and recipe on CIFAR-100 when a GPU or TPU is there, and a CPU-sized run
-# otherwise (every model shrunk by the same rule, a short plain recipe):
-# the next cell says which, and why. `digits` and `shapes` need no network
-# and always run CPU-sized. `SEEDS` is the number of seeds per model (3 by
+# On Colab these lines are a form. `SIZE="auto"` runs the paper's models and
+# recipe on CIFAR-100 when a GPU or TPU is there, and a CPU-sized run
+# otherwise (every model shrunk by the same rule, a short plain recipe): the
+# next cell says which, and why. `digits` (scikit-learn's handwritten
+# digits), `cluttered_digits` (the same digits at random sizes and places on
+# textured clutter, with stroke masks: models learn it at CPU budgets,
+# unlike `shapes`) and `shapes` (generated shapes) need no network and
+# always run CPU-sized. `SEEDS` is the number of seeds per model (3 by
 # default on the CPU-sized run: fewer is faster, and every model gets the
-# same seeds); `EPOCHS` left at `None` takes the size's default. On a
-# 2-core CPU the torch backend trains these small models fastest: the
-# three-seed CPU-sized run on digits took 22 minutes with it, while
-# TensorFlow and JAX took 1.5-2.3 times as long per model.
-# Environment variables, when set, win over the form (`KVISION_SMOKE=1` is
-# a toy run that only checks the notebook works).
+# same seeds); `EPOCHS` left at `None` takes the size's default. On a 2-core
+# CPU the torch backend trains these small models fastest: the three-seed
+# CPU-sized run on digits took 22 minutes with it, while TensorFlow and JAX
+# took 1.5-2.3 times as long per model. Environment variables, when set, win
+# over the form (`KVISION_SMOKE=1` is a toy run that only checks the
+# notebook works).
 
 # %% tags=["parameters"]
 from kvision import notebook
 
 BACKEND = "jax"  # @param ["jax", "tensorflow", "torch"]
-DATASET = "cifar100"  # @param ["cifar100", "cifar10", "digits", "shapes"]
+# fmt: off
+# ruff: disable[E501] (a Colab form field is one line, however long)
+DATASET = "cifar100"  # @param ["cifar100", "cifar10", "digits", "cluttered_digits", "shapes"]
+# ruff: enable[E501]
+# fmt: on
 SIZE = "auto"  # @param ["auto", "full", "cpu", "smoke"]
 EPOCHS = None  # @param {type:"raw"}
 SEEDS = None  # @param {type:"raw"}

@@ -227,7 +227,7 @@ fig
 # attention is shown but not scored.
 
 # %%
-if DATASET == "cluttered_digits":
+if data.has_masks(DATASET):
     (x_train, y_train, _), (x_test, y_test, masks) = data.load_dataset(
         DATASET, num_train=NUM_TRAIN, num_test=NUM_TEST, return_masks=True
     )

@@ -86,19 +86,25 @@ if "google.colab" in sys.modules:
 #
 # On Colab these lines are a form. `SIZE="auto"` trains on all of CIFAR-10
 # for 100 epochs on a GPU or TPU, and a CPU-sized run otherwise (3,000
-# training images, 15 epochs): the next cell says which, and why.
-# `digits` (scikit-learn's handwritten digits) and `shapes` (generated
-# shapes with object masks) need no network and always run CPU-sized.
-# `EPOCHS` and `SEEDS` left at `None` take the size's defaults (3 seeds on
-# a CPU, 1 on a GPU). Environment variables, when set, win over the form:
-# the tests choose this way (`KVISION_SMOKE=1` is a toy run that only
-# checks the notebook works).
+# training images, 15 epochs): the next cell says which, and why. `digits`
+# (scikit-learn's handwritten digits), `cluttered_digits` (the same digits
+# at random sizes and places on textured clutter, with stroke masks: models
+# learn it at CPU budgets, unlike `shapes`) and `shapes` (generated shapes
+# with object masks) need no network and always run CPU-sized. `EPOCHS` and
+# `SEEDS` left at `None` take the size's defaults (3 seeds on a CPU, 1 on a
+# GPU). Environment variables, when set, win over the form: the tests choose
+# this way (`KVISION_SMOKE=1` is a toy run that only checks the notebook
+# works).
 
 # %% tags=["parameters"]
 from kvision import notebook
 
 BACKEND = "jax"  # @param ["jax", "tensorflow", "torch"]
-DATASET = "cifar10"  # @param ["cifar10", "cifar100", "digits", "shapes"]
+# fmt: off
+# ruff: disable[E501] (a Colab form field is one line, however long)
+DATASET = "cifar10"  # @param ["cifar10", "cifar100", "digits", "cluttered_digits", "shapes"]
+# ruff: enable[E501]
+# fmt: on
 SIZE = "auto"  # @param ["auto", "full", "cpu", "smoke"]
 EPOCHS = None  # @param {type:"raw"}
 SEEDS = None  # @param {type:"raw"}
@@ -294,7 +300,7 @@ say(
 # read on it, and the test split is used once, at the end.
 
 # %%
-with_masks = DATASET == "shapes"
+with_masks = data.has_masks(DATASET)
 splits = data.load_dataset(
     DATASET,
     image_size=IMAGE_SIZE,
@@ -342,9 +348,9 @@ recipe = Recipe(
     weight_decay=0.05,
     label_smoothing=0.1,
     drop_path_rate=0.1,
-    # A full run gets RandAugment; digits are never flipped.
+    # A full run gets RandAugment; flips only where a mirror keeps the label.
     rand_augment_ops=2 if run.size == "full" else 0,
-    flip=DATASET != "digits",
+    flip=data.mirror_invariant(DATASET),
 )
 print(recipe)
 

@@ -83,18 +83,25 @@ if "google.colab" in sys.modules:
 #
 # On Colab these lines are a form. `SIZE="auto"` trains the registered
 # `metaformer_32px` on CIFAR-10 on a GPU or TPU, and a narrower, shallower
-# version of it on a CPU (the next cell says which, and why); `digits` and
-# `shapes` need no network and always run CPU-sized. Every mixer gets the
-# same skeleton, recipe, epochs and seeds. `EPOCHS` left at `None` takes the
-# size's default; `SEEDS` at `None` means three seeds (one in a smoke
-# run). Environment variables, when set, win over the form
-# (`KVISION_SMOKE=1` is a toy run that only checks the notebook works).
+# version of it on a CPU (the next cell says which, and why). `digits`
+# (scikit-learn's handwritten digits), `cluttered_digits` (the same digits
+# at random sizes and places on textured clutter, with stroke masks: models
+# learn it at CPU budgets, unlike `shapes`) and `shapes` (generated shapes)
+# need no network and always run CPU-sized. Every mixer gets the same
+# skeleton, recipe, epochs and seeds. `EPOCHS` left at `None` takes the
+# size's default; `SEEDS` at `None` means three seeds (one in a smoke run).
+# Environment variables, when set, win over the form (`KVISION_SMOKE=1` is a
+# toy run that only checks the notebook works).
 
 # %% tags=["parameters"]
 from kvision import notebook
 
 BACKEND = "jax"  # @param ["jax", "tensorflow", "torch"]
-DATASET = "cifar10"  # @param ["cifar10", "cifar100", "digits", "shapes"]
+# fmt: off
+# ruff: disable[E501] (a Colab form field is one line, however long)
+DATASET = "cifar10"  # @param ["cifar10", "cifar100", "digits", "cluttered_digits", "shapes"]
+# ruff: enable[E501]
+# fmt: on
 SIZE = "auto"  # @param ["auto", "full", "cpu", "smoke"]
 EPOCHS = None  # @param {type:"raw"}
 SEEDS = None  # @param {type:"raw"}
@@ -345,7 +352,6 @@ say(
 # are drawn on it; the test split is used once per model, at the end.
 
 # %%
-with_masks = DATASET == "shapes"
 splits = data.load_dataset(
     DATASET,
     image_size=IMAGE_SIZE,
@@ -413,7 +419,7 @@ recipe = Recipe(
     weight_decay=0.05,
     label_smoothing=0.1,
     drop_path_rate=0.1 if run.size == "full" else 0.0,
-    flip=DATASET != "digits",
+    flip=data.mirror_invariant(DATASET),
 )
 
 

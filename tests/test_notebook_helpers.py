@@ -8,6 +8,7 @@ import keras
 import pytest
 
 from kvision import notebook
+from kvision.data import datasets
 
 
 def test_setting_takes_the_environment_over_the_form(monkeypatch):
@@ -46,10 +47,16 @@ def test_run_size_follows_the_device_and_the_dataset():
     assert notebook.choose_size("auto", "cifar10", True)[0] == "full"
     size, reason = notebook.choose_size("auto", "cifar10", False)
     assert size == "cpu" and "GPU" in reason
-    assert notebook.choose_size("auto", "digits", True)[0] == "cpu"
+    for offline in notebook.OFFLINE_DATASETS:
+        assert notebook.choose_size("auto", offline, True)[0] == "cpu"
     assert notebook.choose_size("full", "cifar10", False)[0] == "full"
     with pytest.raises(ValueError, match="size"):
         notebook.choose_size("huge", "cifar10", False)
+
+
+def test_offline_datasets_match_kvision_data():
+    # notebook.py spells them out: importing kvision.data imports Keras.
+    assert set(notebook.OFFLINE_DATASETS) == set(datasets.OFFLINE)
 
 
 def test_start_reports_this_process_backend_and_device(capsys):

@@ -10,6 +10,7 @@ from kvision.data.augment import RandAugment
 from kvision.data.augment import augmentation
 from kvision.data.cluttered import make_cluttered_digits
 from kvision.data.datasets import class_names
+from kvision.data.datasets import has_masks
 from kvision.data.datasets import load_dataset
 from kvision.data.datasets import mirror_invariant
 from kvision.data.datasets import split_validation
@@ -25,6 +26,7 @@ __all__ = [
     "augmentation",
     "choose_mixing",
     "class_names",
+    "has_masks",
     "load_dataset",
     "make_cluttered_digits",
     "make_shapes",

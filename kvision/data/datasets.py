@@ -138,6 +138,23 @@ def mirror_invariant(name):
     return name in MIRROR_INVARIANT
 
 
+def has_masks(name):
+    """Whether ``load_dataset(name, return_masks=True)`` gives masks.
+
+    Args:
+        name: a dataset name of :func:`load_dataset`.
+
+    Returns:
+        bool: ``True`` for the generated datasets with object or stroke
+        masks (``shapes``, ``cluttered_digits``).
+
+    >>> has_masks("cluttered_digits"), has_masks("digits")
+    (True, False)
+    """
+    _checks.one_of("name", name, set(DATASETS))
+    return name in WITH_MASKS
+
+
 def class_names(name):
     """The class names of a dataset, indexed by label."""
     _checks.one_of("name", name, set(DATASETS))

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from kvision.data import class_names
+from kvision.data import has_masks
 from kvision.data import load_dataset
 from kvision.data import make_cluttered_digits
 from kvision.data import mirror_invariant
+from kvision.data.datasets import DATASETS
 from kvision.data.datasets import digit_split
 
 
@@ -72,12 +74,34 @@ def test_load_dataset_interface():
     assert x.shape == (5, 48, 48, 3) and y.shape == (5,)
     assert class_names("cluttered_digits") == tuple("0123456789")
     assert not mirror_invariant("cluttered_digits")
+    assert has_masks("cluttered_digits")
     with pytest.raises(ValueError, match=re.escape("name='digits'")):
         load_dataset("digits", return_masks=True)
     with pytest.raises(ValueError, match="image_size=8"):
         make_cluttered_digits(4, image_size=8)
     with pytest.raises(ValueError, match="split='val'"):
         make_cluttered_digits(4, split="val")
+
+
+def test_has_masks_says_which_datasets_load_with_masks():
+    # The notebooks ask it before load_dataset(..., return_masks=True),
+    # which refuses the others before downloading anything.
+    for name in DATASETS:
+        if has_masks(name):
+            (_, _, masks), _ = load_dataset(
+                name, num_train=2, num_test=2, return_masks=True
+            )
+            assert masks.shape == (2, 32, 32) and masks.dtype == bool
+        else:
+            with pytest.raises(ValueError, match="return_masks=True"):
+                load_dataset(name, return_masks=True)
+    assert [has_masks(n) for n in ("digits", "shapes", "cifar10")] == [
+        False,
+        True,
+        False,
+    ]
+    with pytest.raises(ValueError, match=re.escape("name='mnist'")):
+        has_masks("mnist")
 
 
 # The probe's iteration cap is deliberate; how far it converges is not the

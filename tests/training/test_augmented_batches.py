@@ -4,6 +4,7 @@ batches, in the same order, as made one at a time."""
 import threading
 
 import numpy as np
+import pytest
 
 from kvision.training import get_recipe
 from kvision.training.fit import AugmentedBatches
@@ -71,3 +72,17 @@ def test_the_next_batch_is_made_in_the_background():
     assert {name for fetching, name in threads if not fetching} == {
         threading.main_thread().name
     }
+
+
+def test_auto_prefetches_only_off_the_cpu():
+    from kvision._devices import default_platform
+
+    batches = dataset(prefetch="auto")
+    assert batches.prefetch == (default_platform() != "cpu")
+    assert dataset(prefetch=True).prefetch is True
+
+
+@pytest.mark.parametrize("prefetch", ["yes", 1, None])
+def test_bad_prefetch_names_the_argument(prefetch):
+    with pytest.raises(ValueError, match="prefetch"):
+        dataset(prefetch=prefetch)
