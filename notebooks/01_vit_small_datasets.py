@@ -440,8 +440,7 @@ for label, name in MODELS.items():
 # class, and a logistic regression on the raw pixels (scikit-learn).
 
 # %%
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+from kvision.selfsup import linear_probe_accuracy
 
 
 def pixels(images):
@@ -449,11 +448,15 @@ def pixels(images):
 
 
 def linear_probe(images, labels):
-    """Test accuracy of a logistic regression on raw pixels."""
-    # One BLAS thread: spinning OpenBLAS threads crawl on a busy machine.
-    with threadpool_limits(limits=1):
-        probe = LogisticRegression(max_iter=1000).fit(pixels(images), labels)
-    return float(probe.score(pixels(x_test), y_test))
+    """Test accuracy of a logistic regression on the raw pixels."""
+    return linear_probe_accuracy(
+        pixels(images),
+        labels,
+        pixels(x_test),
+        y_test,
+        max_iter=1000,
+        standardize=False,
+    )
 
 
 chance = float(np.bincount(y_test).max() / len(y_test))

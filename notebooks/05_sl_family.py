@@ -183,11 +183,11 @@ import numpy as np
 from IPython.display import Markdown
 from IPython.display import display
 from matplotlib.figure import Figure
-from sklearn.linear_model import LogisticRegression
 
 from kvision import data
 from kvision import layers
 from kvision.models import create_model
+from kvision.selfsup import linear_probe_accuracy
 from kvision.training import Recipe
 from kvision.training import fit_model
 from kvision.training import get_recipe
@@ -236,12 +236,13 @@ print(
 
 # %%
 chance = float(np.max(np.bincount(y_test, minlength=NUM_CLASSES)) / len(y_test))
-probe_model = LogisticRegression(max_iter=300)
-probe_model.fit(data.to_model_range(x_fit).reshape(len(x_fit), -1), y_fit)
-linear_probe = float(
-    probe_model.score(
-        data.to_model_range(x_test).reshape(len(x_test), -1), y_test
-    )
+linear_probe = linear_probe_accuracy(
+    data.to_model_range(x_fit).reshape(len(x_fit), -1),
+    y_fit,
+    data.to_model_range(x_test).reshape(len(x_test), -1),
+    y_test,
+    max_iter=300,
+    standardize=False,
 )
 print(f"chance {chance:.3f}, linear probe on pixels {linear_probe:.3f}")
 

@@ -390,8 +390,7 @@ say(
 # most 10,000 training images).
 
 # %%
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+from kvision.selfsup import linear_probe_accuracy
 
 
 def pixels(images):
@@ -400,12 +399,14 @@ def pixels(images):
 
 chance = float(np.bincount(y_test).max() / len(y_test))
 probe_start = time.perf_counter()
-# One BLAS thread: spinning OpenBLAS threads slow it down on a busy machine.
-with threadpool_limits(limits=1):
-    probe = LogisticRegression(max_iter=1000).fit(
-        pixels(x_fit[:10_000]), y_fit[:10_000]
-    )
-linear_probe = float(probe.score(pixels(x_test), y_test))
+linear_probe = linear_probe_accuracy(
+    pixels(x_fit[:10_000]),
+    y_fit[:10_000],
+    pixels(x_test),
+    y_test,
+    max_iter=1000,
+    standardize=False,
+)
 say(
     f"Chance (the most common test class): **{chance:.3f}**; linear probe "
     f"on raw pixels: **{linear_probe:.3f}** test accuracy "
@@ -514,7 +515,8 @@ for label, (mean, std) in stats.items():
         f"| {label} | {parameters[label]:,} | {mean:.3f} ± {std:.3f} "
         f"| {per_seed} |"
     )
-probe_parameters = probe.coef_.size + probe.intercept_.size
+# One weight per pixel value and class, and one bias per class.
+probe_parameters = (x_test[0].size + 1) * NUM_CLASSES
 rows.append(f"| linear probe | {probe_parameters:,} | {linear_probe:.3f} | |")
 rows.append(f"| chance | | {chance:.3f} | |")
 gap = stats["DaViT"][0] - stats["ViT"][0]

@@ -224,12 +224,15 @@ def linear_probe(fit, test, max_iter):
     """The notebooks' logistic regression on raw pixels (deterministic:
     L-BFGS from zero weights). Their caps on its training images, 5,000 or
     10,000, are far above a smoke run's."""
-    from sklearn.linear_model import LogisticRegression
-
     with lbfgs_fit():
-        probe = LogisticRegression(max_iter=max_iter)
-        probe.fit(pixels(fit[0]), fit[1])
-    return float(probe.score(pixels(test[0]), test[1]))
+        return selfsup.linear_probe_accuracy(
+            pixels(fit[0]),
+            fit[1],
+            pixels(test[0]),
+            test[1],
+            max_iter=max_iter,
+            standardize=False,
+        )
 
 
 def trainable_count(metrics, registry_name, **overrides):

@@ -105,30 +105,28 @@ class VisionModel(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
-    def _first_output(self, name):
+    def _layer_output(self, name):
         try:
-            output = self.get_layer(name).output
+            return self.get_layer(name).output
         except ValueError:
             raise ValueError(
                 f"{type(self).__name__} has no layer named {name!r}; "
                 f"named features: {self.feature_names}. Received: "
                 f"names={name!r}"
             ) from None
-        return output[0] if isinstance(output, (list, tuple)) else output
 
     def feature_model(self, names=None):
         """A model from this model's input to the named intermediate outputs.
 
         Args:
-            names: layer names (default: :attr:`feature_names`). For
-                transformer blocks the token output is used.
+            names: layer names (default: :attr:`feature_names`).
 
         Returns:
             A ``keras.Model`` sharing this model's weights whose output is a
             dict ``{name: tensor}``.
         """
         names = self.feature_names if names is None else list(names)
-        outputs = {name: self._first_output(name) for name in names}
+        outputs = {name: self._layer_output(name) for name in names}
         return keras.Model(self.input, outputs, name=f"{self.name}_features")
 
     def attention_model(self):

@@ -528,8 +528,10 @@ def get_recipe(model_name, kind="paper", batch_size=None, epochs=None):
     Args:
         model_name: a registry name (its family picks the paper recipe).
         kind: ``"paper"`` (the paper's recipe) or ``"quick"`` (the same
-            optimizer and schedule, 10 epochs and without RandAugment,
-            mixing and erasing, for smoke runs and small CPU budgets).
+            optimizer, batch and schedule, 10 epochs and without
+            RandAugment, mixing and erasing, for smoke runs; a short run on
+            small data trains better with the paper's recipe through
+            :func:`adapt_recipe`, which also bounds the batch).
         batch_size: optional override; the learning rate follows it by the
             recipe's ``lr_scaling`` rule.
         epochs: optional override; the warm-up keeps its share of the

@@ -195,6 +195,33 @@ def test_linear_probe_standardises_with_training_statistics():
     assert accuracy == expected
 
 
+def test_linear_probe_on_raw_features_is_plain_logistic_regression():
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    features = rng.uniform(size=(200, 12))
+    features[:, 0] *= 40.0  # standardising would change this fit
+    labels = (features[:, 0] / 40.0 + features[:, 1] > 1.0).astype(int)
+    train, test = slice(0, 120), slice(120, None)
+    probe = LogisticRegression(max_iter=1000)
+    probe.fit(features[train], labels[train])
+    expected = probe.score(features[test], labels[test])
+    accuracy = linear_probe_accuracy(
+        features[train],
+        labels[train],
+        features[test],
+        labels[test],
+        max_iter=1000,
+        standardize=False,
+    )
+    assert accuracy == expected
+    standardised = linear_probe_accuracy(
+        features[train], labels[train], features[test], labels[test]
+    )
+    assert standardised != accuracy
+
+
 def test_linear_probe_without_sklearn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
     x = np.zeros((2, 1))
@@ -211,6 +238,8 @@ def test_linear_probe_bad_arguments():
         linear_probe_accuracy(x, y, x, y, C=-1.0)
     with pytest.raises(ValueError, match="test_labels"):
         linear_probe_accuracy(x, y, x, y[:3])
+    with pytest.raises(ValueError, match="standardize='no'"):
+        linear_probe_accuracy(x, y, x, y, standardize="no")
 
 
 # Attention masks -------------------------------------------------------------
