@@ -207,15 +207,13 @@ def chance(labels):
 
 @contextlib.contextmanager
 def lbfgs_fit():
-    """Refits a notebook's scikit-learn probe on one BLAS thread (spinning
-    OpenBLAS threads turn this fraction of a second into seconds on a busy
-    machine, as notebook 07 notes) and without ConvergenceWarning (an error
-    under this suite's filterwarnings): a notebook's `max_iter` may stop
-    L-BFGS early, and that fit is the one to reproduce."""
+    """Refits a notebook's probe without ConvergenceWarning (an error under
+    this suite's filterwarnings): a notebook's `max_iter` may stop L-BFGS
+    early, and that fit is the one to reproduce. (`linear_probe_accuracy`
+    itself fits on one BLAS thread.)"""
     from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
 
