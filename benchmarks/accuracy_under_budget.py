@@ -13,7 +13,11 @@ process:
 It writes ``accuracy_<backend>.json`` into ``--out`` and then rebuilds
 ``accuracy.md`` (a table) and ``accuracy_vs_time.png`` from every backend's
 JSON file found there. ``bash benchmarks/run_accuracy.sh`` runs all three
-backends.
+backends. Other seeds (``--seed 1``) write ``accuracy_<backend>_seed1.json``
+beside it, and the table adds the median over the seeds of every run made
+with more than one. A seed draws the data too (the digits' split, the
+cluttered images); ``--no-probe`` skips the linear probe on that draw (4
+minutes on cluttered digits).
 """
 
 import argparse
@@ -22,6 +26,7 @@ import json
 import os
 import pathlib
 import platform
+import statistics
 import time
 
 import keras
@@ -112,7 +117,7 @@ def linear_probe(dataset, image_size, seed, quick):
     }
 
 
-def run(models, datasets, epochs, seed, quick, out):
+def run(models, datasets, epochs, seed, quick, out, probe=True):
     """Trains everything asked for on this backend; writes its JSON file."""
     backend = keras.backend.backend()
     load_before = os.getloadavg()
@@ -129,6 +134,7 @@ def run(models, datasets, epochs, seed, quick, out):
         linear_probe(dataset, size, seed, quick)
         for dataset in datasets
         for size in probe_sizes
+        if probe
     ]
     for row in baselines:
         print(json.dumps(row), flush=True)
@@ -151,7 +157,11 @@ def run(models, datasets, epochs, seed, quick, out):
         "baselines": baselines,
     }
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"accuracy_{backend}.json"
+    path = out / (
+        f"accuracy_{backend}.json"
+        if seed == 0
+        else f"accuracy_{backend}_seed{seed}.json"
+    )
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
@@ -198,21 +208,34 @@ def markdown_table(records):
     lines += [
         "",
         "| model | dataset | backend | params | epochs | wall time (s) "
-        "| CPU time (s) | test accuracy |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU time (s) | test accuracy | seed |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    runs = [row for record in records for row in record["runs"]]
-    runs.sort(
-        key=lambda r: (r["dataset"], r["model"], r["backend"], r["epochs"])
-    )
+    runs = _runs_with_seeds(records)
     for row in runs:
         lines.append(
             f"| {row['model']} | {row['dataset']} | {row['backend']} "
             f"| {row['parameters']:,} | {row['epochs']} "
             f"| {_seconds(row['train_seconds'])} "
             f"| {_seconds(row['cpu_seconds'])} "
-            f"| {row['test_accuracy']:.3f} |"
+            f"| {row['test_accuracy']:.3f} | {row['seed']} |"
         )
+    medians = _medians_over_seeds(runs)
+    if medians:
+        lines += [
+            "",
+            "Medians over seeds, for the runs made with more than one:",
+            "",
+            "| model | dataset | backend | epochs | seeds | median test "
+            "accuracy | lowest | highest |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for (model, dataset, backend, epochs), values in medians:
+            lines.append(
+                f"| {model} | {dataset} | {backend} | {epochs} "
+                f"| {len(values)} | {statistics.median(values):.3f} "
+                f"| {min(values):.3f} | {max(values):.3f} |"
+            )
     baselines = _baselines(records)
     if baselines:
         lines += [
@@ -249,6 +272,35 @@ def markdown_table(records):
     return "\n".join(lines) + "\n"
 
 
+def _runs_with_seeds(records):
+    """Every run, with its record's seed, in table order."""
+    runs = [
+        dict(row, seed=record["seed"])
+        for record in records
+        for row in record["runs"]
+    ]
+    return sorted(
+        runs,
+        key=lambda r: (
+            r["dataset"],
+            r["model"],
+            r["backend"],
+            r["epochs"],
+            r["seed"],
+        ),
+    )
+
+
+def _medians_over_seeds(runs):
+    """``[((model, dataset, backend, epochs), accuracies), ...]`` for the
+    runs repeated with other seeds."""
+    groups = {}
+    for row in runs:
+        key = (row["model"], row["dataset"], row["backend"], row["epochs"])
+        groups.setdefault(key, []).append(row["test_accuracy"])
+    return [(key, values) for key, values in groups.items() if len(values) > 1]
+
+
 def _baselines(records):
     """The linear-probe rows, once each: they do not depend on the backend
     (NumPy and scikit-learn only), so every record holds the same ones."""
@@ -260,14 +312,20 @@ def _baselines(records):
 
 
 def accuracy_figure(records):
-    """Test accuracy against wall time, one panel per dataset.
+    """Test accuracy against wall time, one panel per dataset (the seed-0
+    runs: one line per model and backend).
 
     Returns:
         A ``matplotlib.figure.Figure``: one line per model and backend
         (colour: model; line style and marker: backend), the linear probe
         dashed and chance dotted.
     """
-    runs = [row for record in records for row in record["runs"]]
+    runs = [
+        row
+        for record in records
+        if record["seed"] == 0
+        for row in record["runs"]
+    ]
     datasets = sorted({row["dataset"] for row in runs})
     models = sorted({row["model"] for row in runs})
     backends = sorted({row["backend"] for row in runs})
@@ -375,6 +433,11 @@ def main(argv=None):
         "of each model's budget in benchmarks/budgets.py)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="skip the linear probe on this seed's draw of the data",
+    )
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument(
         "--quick",
@@ -391,7 +454,13 @@ def main(argv=None):
     if not args.report_only:
         epochs = args.epochs or ([1] if args.quick else None)
         path = run(
-            args.models, args.datasets, epochs, args.seed, args.quick, args.out
+            args.models,
+            args.datasets,
+            epochs,
+            args.seed,
+            args.quick,
+            args.out,
+            probe=not args.no_probe,
         )
         print(f"wrote {path}")
     write_report(args.out)

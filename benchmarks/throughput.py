@@ -158,6 +158,9 @@ def _phase(step, timing, batch):
     return {
         "images_per_second": round(batch / median, 2),
         "median_seconds": round(median, 5),
+        # What a run of steps costs: a batch's making varies with the
+        # augmentations drawn for it, so its median understates it.
+        "mean_seconds": round(statistics.fmean(times), 5),
         "repeats": len(times),
         "spread": round((max(times) - min(times)) / median, 3),
         "peak_rss_mb": _memory_mb("VmHWM"),
@@ -285,7 +288,16 @@ def measure_input_pipeline(
             dataset.on_epoch_end()
 
     alone = in_keras_order(batches(prefetch=False))
-    phase = _phase(lambda: next(alone), timing, batch)
+    # Each batch draws its own augmentations: warm up until every kind has
+    # run (JAX compiles an operation the first time it sees it; the fed
+    # step below then finds them compiled) and average over many batches.
+    making = Timing(
+        warmup=16 * timing.warmup,
+        min_repeats=timing.min_repeats,
+        min_seconds=timing.min_seconds,
+        max_repeats=4 * timing.max_repeats,
+    )
+    phase = _phase(lambda: next(alone), making, batch)
     if train_step is not None:
         pipeline = batches(prefetch="auto")  # as fit_model makes it
         fed = in_keras_order(pipeline)

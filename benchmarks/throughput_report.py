@@ -142,15 +142,23 @@ def input_share(row):
     """The fraction of a training step the input pipeline adds: with a fed
     step measured, ``(fed - train) / fed`` where *fed* is a step fed by
     ``fit_model``'s pipeline and *train* one on a ready batch; in runs
-    before that, making the batch then stepping, in series. ``None`` where
-    the input pipeline was not measured (the native models; older runs)."""
+    before that, making the batch then stepping, in series. Mean times where
+    the run recorded them (the cost of a batch depends on the augmentations
+    drawn for it), medians in older runs. ``None`` where the input pipeline
+    was not measured (the native models; older runs)."""
     if "input" not in row:
         return None
-    train = row["train"]["median_seconds"]
+    phases = [row["train"], row["input"], row["input"].get("pipelined")]
+    key = (
+        "mean_seconds"
+        if all("mean_seconds" in p for p in phases if p is not None)
+        else "median_seconds"
+    )
+    train = row["train"][key]
     if "pipelined" in row["input"]:
-        fed = row["input"]["pipelined"]["median_seconds"]
+        fed = row["input"]["pipelined"][key]
         return max(fed - train, 0.0) / fed
-    making = row["input"]["median_seconds"]
+    making = row["input"][key]
     return making / (making + train)
 
 

@@ -64,51 +64,52 @@ def test_quick_benchmark_writes_json_table_and_plot(tmp_path):
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
 
 
-def test_report_combines_backends_and_lists_each_baseline_once(tmp_path):
-    def record(backend, accuracy):
-        run = {
-            "model": "convmixer_256_8",
-            "dataset": "digits",
-            "backend": backend,
-            "parameters": 1234,
-            "epochs": 3,
-            "batch_size": 128,
-            "image_size": 16,
-            "overrides": {"depth": 2},
-            "train_seconds": 4.0,
-            "total_seconds": 5.0,
-            "cpu_seconds": 6.0,
-            "test_accuracy": accuracy,
-        }
-        probe = {
-            "model": bench.PROBE,
-            "dataset": "digits",
-            "backend": "scikit-learn",
-            "parameters": 7690,
-            "epochs": None,
-            "image_size": 16,
-            "train_seconds": 0.5,
-            "total_seconds": 0.5,
-            "cpu_seconds": 0.5,
-            "test_accuracy": 0.9,
-        }
-        return {
-            "backend": backend,
-            "keras": "3",
-            "python": "3",
-            "machine": "cpu",
-            "date": "2025-01-01",
-            "seed": 0,
-            "quick": False,
-            "OMP_NUM_THREADS": None,
-            "load_average": [1.0, 2.0],
-            "runs": [run, dict(run, epochs=9, train_seconds=12.0)],
-            "baselines": [probe],
-        }
+def _accuracy_record(backend, accuracy, seed=0):
+    run = {
+        "model": "convmixer_256_8",
+        "dataset": "digits",
+        "backend": backend,
+        "parameters": 1234,
+        "epochs": 3,
+        "batch_size": 128,
+        "image_size": 16,
+        "overrides": {"depth": 2},
+        "train_seconds": 4.0,
+        "total_seconds": 5.0,
+        "cpu_seconds": 6.0,
+        "test_accuracy": accuracy,
+    }
+    probe = {
+        "model": bench.PROBE,
+        "dataset": "digits",
+        "backend": "scikit-learn",
+        "parameters": 7690,
+        "epochs": None,
+        "image_size": 16,
+        "train_seconds": 0.5,
+        "total_seconds": 0.5,
+        "cpu_seconds": 0.5,
+        "test_accuracy": 0.9,
+    }
+    return {
+        "backend": backend,
+        "keras": "3",
+        "python": "3",
+        "machine": "cpu",
+        "date": "2025-01-01",
+        "seed": seed,
+        "quick": False,
+        "OMP_NUM_THREADS": None,
+        "load_average": [1.0, 2.0],
+        "runs": [run, dict(run, epochs=9, train_seconds=12.0)],
+        "baselines": [probe],
+    }
 
+
+def test_report_combines_backends_and_lists_each_baseline_once(tmp_path):
     for backend, accuracy in (("jax", 0.5), ("torch", 0.75)):
         path = tmp_path / f"accuracy_{backend}.json"
-        path.write_text(json.dumps(record(backend, accuracy)))
+        path.write_text(json.dumps(_accuracy_record(backend, accuracy)))
     bench.main(["--report-only", "--out", str(tmp_path)])
 
     table = (tmp_path / "accuracy.md").read_text()
@@ -121,6 +122,33 @@ def test_report_combines_backends_and_lists_each_baseline_once(tmp_path):
     assert "| convmixer_256_8 | 16 | 128 | depth=2 |" in table
     png = (tmp_path / "accuracy_vs_time.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE)
+
+
+def test_report_takes_medians_over_the_seeds_run(tmp_path):
+    for seed, accuracy in ((0, 0.5), (1, 0.8), (2, 0.6)):
+        name = (
+            f"accuracy_torch_seed{seed}.json" if seed else "accuracy_torch.json"
+        )
+        record = _accuracy_record("torch", accuracy, seed=seed)
+        if seed:
+            record["baselines"] = []  # --no-probe
+        (tmp_path / name).write_text(json.dumps(record))
+    (tmp_path / "accuracy_jax.json").write_text(
+        json.dumps(_accuracy_record("jax", 0.7))
+    )
+    bench.main(["--report-only", "--out", str(tmp_path)])
+
+    table = (tmp_path / "accuracy.md").read_text()
+    row = (
+        "| convmixer_256_8 | digits | torch | 1,234 | 9 | 12.0 | 6.0 | 0.800 |"
+    )
+    assert row + " 1 |" in table
+    # Both epoch budgets over three seeds; JAX ran one seed: no median.
+    for epochs in (3, 9):
+        median = f"| digits | torch | {epochs} | 3 | 0.600 | 0.500 | 0.800 |"
+        assert f"| convmixer_256_8 {median}" in table
+    assert "| digits | jax | 3 | 1 |" not in table
+    assert table.count("| digits | 16 | 7,690 | 0.5 | 0.900 |") == 1
 
 
 def test_quick_throughput_run_writes_json_table_and_plot(tmp_path):
@@ -234,6 +262,19 @@ def test_input_share_is_the_batch_making_part_of_a_step():
     checks = throughput_report.targets(table)
     check = next(c for c in checks if c["target"].startswith("input"))
     assert check["value"] == "jax 20.0%" and check["met"] == "no"
+
+
+def test_input_share_uses_mean_times_where_the_run_recorded_them():
+    # Most batches take 0.05 s, some 0.45 s (an expensive augmentation
+    # drawn): the median says 0.05, an epoch pays the mean.
+    row = _row("torch", "vit_32px", train=64.0, input_seconds=0.05)
+    row["train"]["mean_seconds"] = 1.0
+    row["input"]["mean_seconds"] = 0.25
+    (summary,) = throughput_report.summarize({"rows": [row]})
+    assert summary["input_share"] == pytest.approx(0.2)
+    del row["train"]["mean_seconds"]  # one phase without: medians for all
+    (summary,) = throughput_report.summarize({"rows": [row]})
+    assert summary["input_share"] == pytest.approx(0.05 / 1.05)
 
 
 def test_prefetched_input_share_is_what_it_adds_to_a_step():

@@ -7,6 +7,7 @@
 """
 
 from kvision.data.augment import RandAugment
+from kvision.data.augment import RandomTranslation
 from kvision.data.augment import augmentation
 from kvision.data.cluttered import make_cluttered_digits
 from kvision.data.datasets import class_names
@@ -22,6 +23,7 @@ from kvision.data.shapes import make_shapes
 
 __all__ = [
     "RandAugment",
+    "RandomTranslation",
     "SHAPE_NAMES",
     "augmentation",
     "choose_mixing",

@@ -82,10 +82,263 @@ class RandAugment(keras.layers.RandAugment):
         for index in keras.ops.convert_to_numpy(drawn).tolist():
             name = self._AUGMENT_LAYERS[index]
             operation = getattr(self, name)
-            images = operation.transform_images(
-                images, transformation["transforms"][name]
+            images = _transform_concrete(
+                operation,
+                images,
+                transformation["transforms"][name],
+                operation.transform_images,
             )
         return self.backend.cast(images, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="kvision")
+class RandomTranslation(keras.layers.RandomTranslation):
+    """``keras.layers.RandomTranslation`` that, run eagerly, moves the whole
+    batch in one resampling.
+
+    Same arguments, random draws and images as Keras' layer (whose PyTorch
+    and JAX versions resample one image at a time); traced, it is Keras'
+    layer. kvision's augmentation uses it for the pad-and-crop.
+
+    Args:
+        height_factor: float or ``(low, high)``: the vertical shift as a
+            fraction of the height (as in Keras).
+        width_factor: float or ``(low, high)``: the horizontal shift.
+        fill_mode: ``"constant"``, ``"reflect"``, ``"wrap"`` or
+            ``"nearest"``.
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+        seed: optional int.
+        fill_value: float, for ``fill_mode="constant"``.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+
+    Shapes:
+        ``(B, H, W, C)`` (or ``(B, C, H, W)``) images in, the same out.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kvision.data import RandomTranslation
+    >>> x = np.full((2, 8, 8, 3), 100.0, "float32")
+    >>> layer = RandomTranslation(0.25, 0.25, fill_mode="constant", seed=0)
+    >>> tuple(layer(x, training=True).shape)
+    (2, 8, 8, 3)
+    """
+
+    def __init__(
+        self,
+        height_factor,
+        width_factor,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(
+            height_factor,
+            width_factor,
+            fill_mode=fill_mode,
+            interpolation=interpolation,
+            seed=seed,
+            fill_value=fill_value,
+            data_format=data_format,
+            **kwargs,
+        )
+
+    def transform_images(self, images, transformation, training=True):
+        if not training:
+            return super().transform_images(images, transformation, training)
+        return _transform_concrete(
+            self, images, transformation, super().transform_images
+        )
+
+
+def _transform_concrete(layer, images, transformation, keras_transform):
+    """``keras_transform(images, transformation)`` (``layer``'s own), or the
+    same images through a batched path where Keras computes them slowly:
+    concrete (eager) batches, off TensorFlow for the resampling ones."""
+    if is_concrete(images) and len(images.shape) == 4:
+        if isinstance(layer, keras.layers.Equalization):
+            return _equalize_concrete(layer, images)
+        matrix = _affine_matrix(layer, transformation)
+        # TensorFlow resamples a whole batch in one native operation.
+        if matrix is not None and keras.backend.backend() != "tensorflow":
+            return _affine_concrete(layer, images, matrix)
+    return keras_transform(images, transformation)
+
+
+def _affine_matrix(layer, transformation):
+    """The ``(B, 8)`` transforms Keras' geometric ``layer`` resamples with
+    (``[a0, a1, a2, b0, b1, b2, c0, c1]``, as
+    ``keras.ops.image.affine_transform`` reads them), or ``None`` for any
+    other layer."""
+    ops = keras.ops
+    if transformation is None:
+        return None
+    if isinstance(layer, keras.layers.RandomRotation):
+        return transformation["rotation_matrix"]
+    if isinstance(layer, keras.layers.RandomShear):
+        shear = transformation["shear_factor"]
+        one, zero = ops.ones_like(shear[:, 0]), ops.zeros_like(shear[:, 0])
+        rows = [one, shear[:, 0], zero, shear[:, 1], one, zero, zero, zero]
+        return ops.stack(rows, axis=1)
+    if isinstance(layer, keras.layers.RandomTranslation):
+        shift = transformation["translations"]  # pixels: (dx, dy)
+        one, zero = ops.ones_like(shift[:, 0]), ops.zeros_like(shift[:, 0])
+        rows = [one, zero, -shift[:, 0], zero, one, -shift[:, 1], zero, zero]
+        return ops.stack(rows, axis=1)
+    return None
+
+
+def _affine_concrete(layer, images, matrix):
+    """Keras' ``affine_transform`` of a batch in one pass.
+
+    Keras' PyTorch and JAX versions resample each image on its own, the
+    channels as a third interpolated axis (a Python loop of 64
+    ``map_coordinates`` calls a batch on PyTorch: about 30 to 60 ms at
+    32 px). Here every image's four bilinear neighbours (or its nearest
+    one) are gathered at once from the flattened batch, with Keras'
+    coordinates, fill modes and order of summation: the images are Keras'
+    to float rounding (and to the rounding of exact halves in
+    ``"nearest"``, where Keras' own backends differ). Only affine
+    transforms (``c0 = c1 = 0``), as every layer here makes.
+    """
+    ops = keras.ops
+    channels_first = layer.data_format == "channels_first"
+    images = ops.cast(images, layer.compute_dtype)
+    if channels_first:
+        images = ops.moveaxis(images, 1, -1)
+    batch, height, width, channels = ops.shape(images)
+    matrix = ops.cast(matrix, "float32")
+    a0, a1, a2, b0, b1, b2 = (matrix[:, i, None, None] for i in range(6))
+    rows = ops.arange(height, dtype="float32")[None, :, None]
+    cols = ops.arange(width, dtype="float32")[None, None, :]
+    # Where each output pixel samples the input: (B, H, W) each.
+    source_rows = rows * b1 + cols * b0 + b2
+    source_cols = rows * a1 + cols * a0 + a2
+    # One row gather from the whole batch per neighbour: pixel (b, r, c)
+    # is row (b * H + r) * W + c of the flattened images.
+    flat = ops.reshape(images, (-1, channels))
+    first = ops.arange(batch, dtype="int32")[:, None, None] * height * width
+    constant = layer.fill_mode == "constant"
+    row_nodes = [
+        (_fix_index(row, height, layer.fill_mode) * width, weight, row)
+        for row, weight in _neighbours(source_rows, layer.interpolation)
+    ]
+    col_nodes = [
+        (_fix_index(col, width, layer.fill_mode), weight, col)
+        for col, weight in _neighbours(source_cols, layer.interpolation)
+    ]
+    resampled = 0.0
+    for row_at, row_weight, row in row_nodes:
+        for col_at, col_weight, col in col_nodes:
+            at = ops.reshape(first + row_at + col_at, (-1,))
+            values = ops.reshape(
+                ops.take(flat, at, axis=0), (batch, height, width, channels)
+            )
+            if constant:
+                inside = (row >= 0) & (row < height) & (col >= 0)
+                inside = inside & (col < width)
+                values = ops.where(inside[..., None], values, layer.fill_value)
+            resampled = (
+                resampled + (row_weight * col_weight)[..., None] * values
+            )
+    if channels_first:
+        resampled = ops.moveaxis(resampled, -1, 1)
+    return ops.cast(resampled, layer.compute_dtype)
+
+
+def _neighbours(coordinates, interpolation):
+    """``[(index, weight), ...]`` of the input pixels a coordinate reads."""
+    ops = keras.ops
+    if interpolation == "nearest":
+        index = ops.cast(ops.round(coordinates), "int32")
+        return [(index, ops.ones_like(coordinates))]
+    lower = ops.floor(coordinates)
+    upper_weight = coordinates - lower
+    index = ops.cast(lower, "int32")
+    return [(index, 1 - upper_weight), (index + 1, upper_weight)]
+
+
+def _fix_index(index, size, fill_mode):
+    """An index brought inside ``[0, size)`` the way ``fill_mode`` extends
+    the image (scipy's, and so Keras', conventions; ``"constant"`` clips,
+    the caller fills)."""
+    ops = keras.ops
+    if fill_mode == "wrap":
+        return ops.mod(index, size)
+    if fill_mode in ("mirror", "reflect"):
+        if fill_mode == "reflect":
+            index, size = 2 * index + 1, 2 * size + 1
+        half = size - 1  # mirroring is a triangle wave of this half-period
+        index = ops.abs(ops.mod(index + half, 2 * half) - half)
+        return (
+            ops.floor_divide(index - 1, 2) if fill_mode == "reflect" else index
+        )
+    return ops.clip(index, 0, size - 1)
+
+
+def _rescale(values, source, target):
+    # Keras' Equalization._scale_values, operation for operation.
+    scale = (target[1] - target[0]) / (source[1] - source[0])
+    return values * scale + (target[0] - source[0] * scale)
+
+
+def _equalize_concrete(layer, images):
+    """What ``layer`` (a ``keras.layers.Equalization``) makes of concrete
+    ``images``, with one histogram count for all channels.
+
+    Keras equalises each channel over the whole batch (one histogram per
+    channel, not per image). On JAX it counts the histogram's bins one at a
+    time (a traced program cannot ``bincount``), about 0.2 s a batch run
+    eagerly against a few milliseconds for the rest of RandAugment. Run
+    eagerly, shapes are known, so one ``bincount`` of channel-offset bin
+    indices counts every channel at once. The arithmetic is otherwise
+    Keras' own, operator for operator (its ``/`` of two integer tensors is
+    the backend's own: float64 on TensorFlow), so the images are the same.
+    """
+    ops = keras.ops
+    bins = layer.bins
+    channel_axis = -3 if layer.data_format == "channels_first" else -1
+    # Keras rescales even for (0, 255); the identity there.
+    x = _rescale(
+        ops.moveaxis(images, channel_axis, 0), layer.value_range, (0, 255)
+    )
+    channels = ops.shape(x)[0]
+    flat = ops.reshape(x, (channels, -1))
+    counted = ops.cast(
+        (ops.cast(flat, "float32") - 0.0) * (bins - 1) / 255.0, "int32"
+    )
+    offsets = ops.arange(channels, dtype="int32")[:, None] * bins
+    histogram = ops.reshape(
+        ops.bincount(
+            ops.reshape(ops.clip(counted, 0, bins - 1) + offsets, (-1,)),
+            minlength=channels * bins,
+        ),
+        (channels, bins),
+    )
+    cdf = ops.cumsum(histogram, axis=-1)
+    total = cdf[:, -1:]
+    cdf_min = ops.min(ops.where(cdf > 0, cdf, total), axis=-1, keepdims=True)
+    denominator = total - cdf_min
+    denominator = ops.where(
+        denominator == 0, ops.ones_like(denominator), denominator
+    )
+    lookup = ((cdf - cdf_min) * 255) / denominator
+    lookup = ops.clip(ops.round(lookup), 0, 255)
+    looked_up = ops.cast(
+        ops.clip((flat / 255.0) * (bins - 1), 0, bins - 1), "int32"
+    )
+    equalized = ops.take(ops.reshape(lookup, (-1,)), looked_up + offsets)
+    # (Not count_nonzero: Keras 3.15's warns on PyTorch for this shape.)
+    used_bins = ops.sum(ops.cast(histogram > 0, "int32"), -1, keepdims=True)
+    equalized = ops.where(used_bins <= 1, flat, equalized)
+    equalized = _rescale(equalized, (0, 255), layer.value_range)
+    equalized = ops.moveaxis(
+        ops.reshape(equalized, ops.shape(x)), 0, channel_axis
+    )
+    return ops.cast(equalized, layer.compute_dtype)
 
 
 def augmentation(
@@ -151,7 +404,7 @@ def augmentation(
         # CIFAR's "pad and random crop", and is the identity at inference.
         shift = crop_padding / image_size
         steps.append(
-            keras.layers.RandomTranslation(
+            RandomTranslation(
                 shift,
                 shift,
                 fill_mode="constant",

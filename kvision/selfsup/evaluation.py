@@ -60,13 +60,6 @@ def _same_width(train, test):
         )
 
 
-def _positive_float(name, value):
-    value = _checks.non_negative_float(name, value)
-    if value == 0:
-        raise ValueError(f"`{name}` must be positive. Received: {name}=0")
-    return value
-
-
 def _l2_normalise(features):
     # The floor on the norm is torch.nn.functional.normalize's (what DINO
     # calls): an all-zero row stays zero instead of becoming NaN.
@@ -135,7 +128,7 @@ def knn_predict(
             f"`k` must be at most the number of training rows "
             f"({len(train)}). Received: k={k}"
         )
-    temperature = _positive_float("temperature", temperature)
+    temperature = _checks.positive_float("temperature", temperature)
     _checks.positive_int("batch_size", batch_size)
     if num_classes is None:
         num_classes = int(labels.max()) + 1
@@ -291,7 +284,7 @@ def linear_probe_accuracy(
     y_train = _labels("train_labels", train_labels, len(train), False)
     y_test = _labels("test_labels", test_labels, len(test), False)
     _checks.positive_int("max_iter", max_iter)
-    C = _positive_float("C", C)
+    C = _checks.positive_float("C", C)
     if not isinstance(standardize, bool):
         raise ValueError(
             f"`standardize` must be True or False. Received: "

@@ -240,7 +240,8 @@ def localization_score(maps, masks):
     Args:
         maps: ``(B, h, w)`` maps (attention grids, rollout, CAMs).
         masks: ``(B, H, W)`` boolean or 0/1 object masks, square
-            (``H == W``), e.g. from :func:`kvision.data.make_shapes`.
+            (``H == W``), e.g. from
+            :func:`kvision.data.make_cluttered_digits`.
 
     Returns:
         ``{"score": float, "uniform": float, "ratio": float}``.

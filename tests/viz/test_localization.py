@@ -1,15 +1,16 @@
-"""Measured localisation: after a short training on the generated shapes,
-where a model looks lands on the object far more than a uniform map would.
+"""Measured localisation: after a short training on cluttered digits,
+where a model looks lands on the digit far more than a uniform map would.
 
-The shapes dataset (:func:`kvision.data.make_shapes`) comes with per-pixel
-object masks, so "the attention is on the object" is a number
-(:func:`kvision.viz.localization_score`) instead of a picture. Each test
-also scores the untrained model, so that a pass means training moved the
-maps onto the objects rather than the objects' contrast alone drawing them.
+Cluttered digits (:func:`kvision.data.make_cluttered_digits`: real
+handwritten digits on textured clutter, with fragments of other digits
+behind them) come with the digit's stroke mask, so "the attention is on the
+object" is a number (:func:`kvision.viz.localization_score`) instead of a
+picture. The clutter is made of digit strokes too, so a map has to find
+the digit, not just ink. Each test also scores the untrained model, so
+that a pass means training moved the maps onto the digits.
 
-Budget: 16x16 images (the objects scale with the image), 12,000 training
-images seen a few times, tiny models; a minute or two per backend on a
-2-core CPU.
+Budget: 16x16 images, 12,000 training images seen a few times, tiny
+models; under a minute per test on a 2-core CPU.
 
 Each test runs on one backend (the maps come from the same Keras code on
 every backend, and the thresholds were measured on all three): SL-ViT on
@@ -26,7 +27,7 @@ import numpy as np
 import pytest
 
 from kvision import viz
-from kvision.data import make_shapes
+from kvision.data import make_cluttered_digits
 from kvision.models import create_model
 from kvision.training import recipes
 
@@ -36,18 +37,21 @@ SIZE = 16
 NUM_TRAIN = 12_000
 NUM_TEST = 300
 BATCH = 64
-CLASSES = 6
+CLASSES = 10
 
 
 @functools.cache
-def shapes():
-    x, y, _ = make_shapes(NUM_TRAIN, SIZE, seed=1)
-    x_test, y_test, masks = make_shapes(NUM_TEST, SIZE, seed=2)
+def cluttered_digits():
+    # Test images are drawn from held-out digits (the same seed's split).
+    x, y, _ = make_cluttered_digits(NUM_TRAIN, SIZE, seed=1, split="train")
+    x_test, y_test, masks = make_cluttered_digits(
+        NUM_TEST, SIZE, seed=1, split="test"
+    )
     return (x / 255.0, y), (x_test / 255.0, y_test, masks)
 
 
 def ratios(model, maps_of):
-    _, (x_test, _, masks) = shapes()
+    _, (x_test, _, masks) = cluttered_digits()
     return {
         name: viz.localization_score(maps(model, x_test), masks)
         for name, maps in maps_of.items()
@@ -58,7 +62,7 @@ def train_and_score(name, epochs, learning_rate, maps_of, seed, **overrides):
     """Scores before training, trains with the model's recipe (no heavy
     augmentation, our learning rate) and scores again."""
     keras.utils.set_random_seed(seed)
-    (x, y), (x_test, y_test, _) = shapes()
+    (x, y), (x_test, y_test, _) = cluttered_digits()
     model = create_model(
         name,
         input_shape=(SIZE, SIZE, 3),
@@ -152,11 +156,11 @@ def describe(result):
     return "; ".join(parts)
 
 
-# Thresholds sit well below what was measured (seed 0 on every backend,
-# seeds 1 and 2 on TensorFlow): SL-ViT class-token ratio 1.40-1.92, rollout
-# 1.50-1.58, accuracy 0.33-0.35; ConvMixer CAM ratio 1.43-1.66, gain over
-# the untrained model 0.32-0.66, accuracy 0.43-0.47; untrained ratios
-# 0.90-1.17.
+# Thresholds sit well below what was measured (2026-12-04; seed 0 on every
+# backend, seeds 1 and 2 on each test's own backend; chance 0.10):
+# SL-ViT class-token ratio 1.78-2.08, rollout 1.59-1.71, accuracy
+# 0.23-0.37; ConvMixer CAM ratio 1.50-1.64, gain over the untrained model
+# 0.44-0.65, accuracy 0.58-0.64; untrained ratios 0.97-1.08.
 
 
 @pytest.mark.one_backend("jax")
@@ -166,8 +170,8 @@ def test_sl_vit_attention_lands_on_the_objects():
     for score in result["untrained"].values():
         assert 0.8 < score["ratio"] < 1.2, message
     trained = result["trained"]
-    assert trained["class-token attention, last block"]["ratio"] > 1.25, message
-    assert trained["rollout"]["ratio"] > 1.3, message
+    assert trained["class-token attention, last block"]["ratio"] > 1.5, message
+    assert trained["rollout"]["ratio"] > 1.4, message
     assert result["accuracy"] > 1.5 / CLASSES, message
 
 
@@ -178,5 +182,5 @@ def test_convmixer_class_activation_maps_land_on_the_objects():
     before = result["untrained"]["class activation map"]["ratio"]
     after = result["trained"]["class activation map"]["ratio"]
     assert after > 1.3, message
-    assert after - before > 0.15, message
-    assert result["accuracy"] > 2 / CLASSES, message
+    assert after - before > 0.25, message
+    assert result["accuracy"] > 4 / CLASSES, message
