@@ -152,9 +152,8 @@ def _reset_peak_memory():
         return False
 
 
-def _phase(step, timing, batch):
-    per_phase = _reset_peak_memory()
-    median, times = timing.seconds_per_call(step)
+def _summary(times, batch):
+    median = statistics.median(times)
     return {
         "images_per_second": round(batch / median, 2),
         "median_seconds": round(median, 5),
@@ -163,9 +162,47 @@ def _phase(step, timing, batch):
         "mean_seconds": round(statistics.fmean(times), 5),
         "repeats": len(times),
         "spread": round((max(times) - min(times)) / median, 3),
-        "peak_rss_mb": _memory_mb("VmHWM"),
-        "peak_is_per_phase": per_phase,
     }
+
+
+def _phase(step, timing, batch):
+    per_phase = _reset_peak_memory()
+    _, times = timing.seconds_per_call(step)
+    return dict(
+        _summary(times, batch),
+        peak_rss_mb=_memory_mb("VmHWM"),
+        peak_is_per_phase=per_phase,
+    )
+
+
+def _paired_phases(ready_step, fed_step, timing, batch):
+    """A step on a ready batch and a step fed by the pipeline, alternated
+    (warm-up pairs, then pairs until ``timing``'s repeats and seconds), so
+    that the machine's drift over the run falls on both alike: their
+    difference is the input pipeline's part of a step. Returns the fed
+    phase with the ready one as its ``"ready"`` entry."""
+    per_phase = _reset_peak_memory()
+    for _ in range(timing.warmup):
+        ready_step()
+        fed_step()
+    ready, fed = [], []
+    start = time.perf_counter()
+    while len(fed) < timing.max_repeats and (
+        len(fed) < timing.min_repeats
+        or time.perf_counter() - start < timing.min_seconds
+    ):
+        begin = time.perf_counter()
+        ready_step()
+        middle = time.perf_counter()
+        fed_step()
+        ready.append(middle - begin)
+        fed.append(time.perf_counter() - middle)
+    return dict(
+        _summary(fed, batch),
+        ready=_summary(ready, batch),
+        peak_rss_mb=_memory_mb("VmHWM"),
+        peak_is_per_phase=per_phase,
+    )
 
 
 def random_batch(batch, shape, num_classes, channels_first=False):
@@ -261,7 +298,8 @@ def measure_input_pipeline(
     ``train_step`` (a callable training on a batch of images), the time of a
     training step fed by the pipeline as ``fit_model`` makes it
     (prefetching on a GPU or TPU, serial on a CPU), batches asked for in
-    Keras' order; and which augmentations that recipe applies."""
+    Keras' order, alternated with steps on a ready batch; and which
+    augmentations that recipe applies."""
     from kvision import training
     from kvision.training.fit import AugmentedBatches
 
@@ -301,8 +339,20 @@ def measure_input_pipeline(
     if train_step is not None:
         pipeline = batches(prefetch="auto")  # as fit_model makes it
         fed = in_keras_order(pipeline)
-        phase["pipelined"] = _phase(
-            lambda: train_step(next(fed)), timing, batch
+        ready = next(in_keras_order(batches(prefetch=False)))
+        # The share is a small difference of two step times: twice the
+        # time of the other phases, to steady it.
+        pairs = Timing(
+            warmup=timing.warmup,
+            min_repeats=timing.min_repeats,
+            min_seconds=2 * timing.min_seconds,
+            max_repeats=2 * timing.max_repeats,
+        )
+        phase["pipelined"] = _paired_phases(
+            lambda: train_step(ready),
+            lambda: train_step(next(fed)),
+            pairs,
+            batch,
         )
         phase["pipelined"]["prefetch"] = pipeline.prefetch
     phase["recipe"] = {

@@ -140,24 +140,27 @@ def summarize(result):
 
 def input_share(row):
     """The fraction of a training step the input pipeline adds: with a fed
-    step measured, ``(fed - train) / fed`` where *fed* is a step fed by
-    ``fit_model``'s pipeline and *train* one on a ready batch; in runs
-    before that, making the batch then stepping, in series. Mean times where
-    the run recorded them (the cost of a batch depends on the augmentations
-    drawn for it), medians in older runs. ``None`` where the input pipeline
-    was not measured (the native models; older runs)."""
+    step measured, ``(fed - ready) / fed`` where *fed* is a step fed by
+    ``fit_model``'s pipeline and *ready* one on a ready batch (the steps
+    alternated with the fed ones where the run recorded them, since
+    2026-12-04; else the training phase); in runs before that, making the
+    batch then stepping, in series. Mean times where the run recorded them
+    (the cost of a batch depends on the augmentations drawn for it),
+    medians in older runs. ``None`` where the input pipeline was not
+    measured (the native models; older runs)."""
     if "input" not in row:
         return None
-    phases = [row["train"], row["input"], row["input"].get("pipelined")]
+    fed = row["input"].get("pipelined")
+    ready = row["train"] if fed is None else fed.get("ready", row["train"])
+    phases = [ready, row["input"], fed]
     key = (
         "mean_seconds"
         if all("mean_seconds" in p for p in phases if p is not None)
         else "median_seconds"
     )
-    train = row["train"][key]
-    if "pipelined" in row["input"]:
-        fed = row["input"]["pipelined"][key]
-        return max(fed - train, 0.0) / fed
+    if fed is not None:
+        return max(fed[key] - ready[key], 0.0) / fed[key]
+    train = ready[key]
     making = row["input"][key]
     return making / (making + train)
 

@@ -188,6 +188,7 @@ def test_quick_throughput_run_writes_json_table_and_plot(tmp_path):
                 assert row["input"]["images_per_second"] > 0
                 fed = row["input"]["pipelined"]
                 assert fed["images_per_second"] > 0 and fed["repeats"] >= 1
+                assert fed["ready"]["repeats"] == fed["repeats"]
                 assert row["input"]["recipe"]["rand_augment_ops"] == 2
                 assert row["input"]["recipe"]["mixup"] == 0
                 assert row["input"]["recipe"]["cutmix"] == 0
@@ -294,6 +295,37 @@ def test_prefetched_input_share_is_what_it_adds_to_a_step():
         for r in throughput_report.summarize({"rows": rows})
     }
     assert shares == {"jax": pytest.approx(0.05 / 1.05), "torch": 0.0}
+
+
+def test_input_share_takes_the_ready_steps_alternated_with_the_fed_ones():
+    row = _row(
+        "tensorflow",
+        "convnext_32px",
+        train=64.0,
+        input_seconds=0.03,
+        fed_seconds=0.21,
+    )
+    # The training phase (1 s, measured earlier) is ignored once the run
+    # recorded the ready-batch steps taken between the fed ones.
+    row["input"]["pipelined"]["ready"] = {"median_seconds": 0.18}
+    (summary,) = throughput_report.summarize({"rows": [row]})
+    assert summary["input_share"] == pytest.approx(0.03 / 0.21)
+
+
+def test_paired_phases_alternate_ready_and_fed_steps():
+    order = []
+    timing = throughput.Timing(
+        warmup=1, min_repeats=3, min_seconds=0.0, max_repeats=3
+    )
+    phase = throughput._paired_phases(
+        lambda: order.append("ready"),
+        lambda: order.append("fed"),
+        timing,
+        batch=8,
+    )
+    assert order == ["ready", "fed"] * 4  # one warm-up pair, three timed
+    assert phase["repeats"] == phase["ready"]["repeats"] == 3
+    assert phase["mean_seconds"] >= 0 and phase["ready"]["mean_seconds"] >= 0
 
 
 def test_report_compares_with_a_baseline_run(tmp_path):

@@ -41,6 +41,23 @@ def test_each_part_can_be_switched_off():
     np.testing.assert_allclose(to_numpy(augment(x, training=True)), x)
 
 
+@pytest.mark.parametrize("erasing", [0.25, 0.6])
+def test_erasing_erases_that_share_of_the_images(erasing):
+    # Only erasing on; a flat grey batch shows which images were touched.
+    augment = augmentation(
+        8,
+        crop_padding=0,
+        flip=False,
+        rand_augment_ops=0,
+        erasing=erasing,
+        seed=3,
+    )
+    x = np.full((2000, 8, 8, 3), 128.0, "float32")
+    erased = np.any(to_numpy(augment(x, training=True)) != 128.0, (1, 2, 3))
+    # Binomial(2000, p): 4 standard deviations is under 0.045.
+    assert abs(erased.mean() - erasing) < 0.045
+
+
 def test_augmentation_inside_fit():
     augment = augmentation(16, seed=0)
     model = keras.Sequential(
@@ -93,7 +110,13 @@ def test_rand_augment_applies_the_drawn_ops_and_computes_only_them(
         name: count_calls(monkeypatch, getattr(ours, name), "transform_images")
         for name in ours._AUGMENT_LAYERS
     }
-    for _ in range(3):  # successive batches draw anew, in step with Keras
+    draws = {
+        name: count_calls(
+            monkeypatch, getattr(ours, name), "get_random_transformation"
+        )
+        for name in ours._AUGMENT_LAYERS
+    }
+    for _ in range(6):  # successive batches draw anew, in step with Keras
         drawn = theirs.get_random_transformation(x)
         expected = keras.ops.convert_to_tensor(x)
         for index in to_numpy(drawn["layer_idxes"]).tolist():
@@ -110,9 +133,17 @@ def test_rand_augment_applies_the_drawn_ops_and_computes_only_them(
             # batch there.)
             keras_images = theirs.transform_images(x, drawn)
             np.testing.assert_allclose(got, to_numpy(keras_images), atol=1e-3)
-    assert len(drawn_ops) == 3 * num_ops
+    assert len(drawn_ops) == 6 * num_ops
     # Keras' own operations run only for drawn ones (batched paths aside).
-    assert sum(len(c) for c in calls.values()) <= 3 * num_ops
+    assert sum(len(c) for c in calls.values()) <= 6 * num_ops
+    # Parameters are drawn for every operation once (to learn how many
+    # draws each takes), then only for the applied ones; the skipped draws
+    # still move the generator on, so it stays in step with Keras'.
+    assert sum(len(c) for c in draws.values()) <= 11 + 5 * num_ops
+    np.testing.assert_array_equal(
+        to_numpy(ours.generator.state.value),
+        to_numpy(theirs.generator.state.value),
+    )
     np.testing.assert_array_equal(to_numpy(ours(x, training=False)), x)
 
 
