@@ -143,6 +143,21 @@ def counted_forward_flops(model):
     return int(counter.get_total_flops())
 
 
+def model_forward_flops(model):
+    """``(FLOPs of one image, source)``: the formula where the family has
+    one (``"formula"``), else PyTorch's count on the torch backend
+    (``"counted"``), else ``(None, None)`` (the torch row of the same model
+    counts them).
+    """
+    import keras
+
+    if has_formula(model):
+        return forward_flops(model), "formula"
+    if keras.backend.backend() == "torch":
+        return counted_forward_flops(model), "counted"
+    return None, None
+
+
 def gflops(flops):
     """FLOPs as GFLOPs, rounded to three significant digits."""
     if not flops:

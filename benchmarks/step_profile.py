@@ -264,17 +264,11 @@ def _reference_step(name, batch, overrides):
 
 
 def _forward_flops(name, overrides):
-    import keras
-
     from benchmarks import flops
     from kvision import models
 
     model = models.create_model(name, **overrides)
-    if flops.has_formula(model):
-        return flops.forward_flops(model)
-    if keras.backend.backend() == "torch":
-        return flops.counted_forward_flops(model)
-    return None
+    return flops.model_forward_flops(model)[0]
 
 
 def profile_child(args):

@@ -263,12 +263,7 @@ def measure_kvision(
         batches["train"],
         train_step=lambda images: model.train_on_batch(images, y_train),
     )
-    if flops.has_formula(model):
-        forward, flops_source = flops.forward_flops(model), "formula"
-    elif keras.backend.backend() == "torch":
-        forward, flops_source = flops.counted_forward_flops(model), "counted"
-    else:  # the torch row of the same model counts them
-        forward, flops_source = None, None
+    forward, flops_source = flops.model_forward_flops(model)
     return {
         "parameters": model.count_params(),
         "forward_flops": forward,
